@@ -1,0 +1,45 @@
+"""refreshsts: boto3 sessions whose STS credentials refresh themselves.
+
+```python
+import refreshsts
+
+session = refreshsts.RefreshableSession(
+    refreshsts.AssumeRole("arn:aws:iam::123456789012:role/sts-s3-read-only"),
+    source="ststestprofile",
+)
+session.client("s3").list_buckets()
+```
+"""
+
+from ._temporary import TemporaryCredentials
+from ._version import __version__
+from .caches import CredentialCache, MemoryCache, NoCache, get_default_cache, set_default_cache
+from .credentials import RefreshingCredentials
+from .durations import MAX, parse_duration
+from .errors import ConfigurationError, RefreshError, RefreshstsError
+from .hops import AssumeRole, GetSessionToken, Hop
+from .refresh import RefreshWindows
+from .session import RefreshableSession
+from .sources import Source
+
+__all__ = [
+    "MAX",
+    "AssumeRole",
+    "ConfigurationError",
+    "CredentialCache",
+    "GetSessionToken",
+    "Hop",
+    "MemoryCache",
+    "NoCache",
+    "RefreshError",
+    "RefreshWindows",
+    "RefreshableSession",
+    "RefreshingCredentials",
+    "RefreshstsError",
+    "Source",
+    "TemporaryCredentials",
+    "__version__",
+    "get_default_cache",
+    "parse_duration",
+    "set_default_cache",
+]

@@ -1,0 +1,195 @@
+"""A chain of hops: each hop's STS client is signed by the credentials before it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from ._internal.botocore_sessions import new_botocore_session, sts_client_config
+from ._temporary import TemporaryCredentials
+from .caches import CredentialCache
+from .credentials import RefreshingCredentials
+from .durations import MAX, format_duration
+from .errors import ConfigurationError
+from .hops import Hop
+from .hops._base import Duration
+from .refresh import RefreshWindows
+from .sources import Source
+
+__all__ = ["Chain", "plan_durations"]
+
+logger = logging.getLogger("refreshsts")
+
+DEFAULT_STS_REGION = "us-east-1"
+
+
+def plan_durations(hops: Sequence[Hop], session_default: Duration) -> list[Duration]:
+    """Each hop's duration in its position; refuses what STS would refuse, before any call."""
+    if not hops:
+        raise ConfigurationError("RefreshableSession needs at least one hop, e.g. AssumeRole(...)")
+    planned: list[Duration] = []
+    for index, hop in enumerate(hops):
+        if not isinstance(hop, Hop):
+            raise ConfigurationError(
+                f"hop {index + 1} is a {type(hop).__name__}, not a hop: pass AssumeRole(...) "
+                "or GetSessionToken(...)"
+            )
+        chained = index > 0 and hops[index - 1].returns_role_session
+        where = f"hop {index + 1} of {len(hops)} ({hop.label})"
+        if index > 0 and not hop.may_follow_role:
+            raise ConfigurationError(
+                f"{where}: STS only answers {hop.operation} for IAM user (or root) credentials, "
+                "so it must be the first hop"
+            )
+        duration = hop.resolve_duration(session_default, chained=chained, where=where)
+        if hop.duration is None and isinstance(session_default, int) and duration != session_default:
+            logger.info(
+                "%s: session duration %s is longer than this hop allows; using %s",
+                where,
+                format_duration(session_default),
+                format_duration(duration),  # type: ignore[arg-type]
+            )
+        planned.append(duration)
+    return planned
+
+
+class _Link:
+    """One hop in its position: the STS client it calls through and the duration it asks."""
+
+    def __init__(
+        self,
+        hop: Hop,
+        *,
+        position: int,
+        chained: bool,
+        duration: Duration,
+        signer: Credentials | None,
+        chain: Chain,
+    ) -> None:
+        self.hop = hop
+        self.position = position
+        self.chained = chained
+        self._chain = chain
+        self._signer = signer
+        self._is_max = duration == MAX
+        self._duration: int | None = (
+            hop.limits(chained=chained).maximum if duration == MAX else duration  # type: ignore[assignment]
+        )
+        self._stepped_down = False
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def sts_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                signer = self._signer if self._signer is not None else self._chain.source.credentials()
+                self._client = self._chain.sts_client(signer)
+            return self._client
+
+    def fetch(self) -> TemporaryCredentials:
+        client = self.sts_client
+        try:
+            return self.hop.call(client, duration=self._duration)
+        except ClientError as exc:
+            if not self._is_max or self._stepped_down or self._duration is None:
+                raise
+            lower = self.hop.step_down(exc, self._duration, chained=self.chained)
+            if lower is None:
+                raise
+            logger.info(
+                "%s: STS refused %s (%s); asking for %s from now on",
+                self.hop.label,
+                format_duration(self._duration),
+                exc.response.get("Error", {}).get("Message", ""),
+                format_duration(lower),
+            )
+            self._duration, self._stepped_down = lower, True
+            return self.hop.call(client, duration=lower)
+
+    def cache_fields(self) -> dict[str, Any]:
+        duration = "max" if self._is_max else self._duration
+        return {"operation": self.hop.operation, "duration": duration, **self.hop.cache_fields()}
+
+
+class Chain:
+    """Hops in order, each with RefreshingCredentials fed by the hop before it."""
+
+    def __init__(
+        self,
+        hops: Sequence[Hop],
+        *,
+        source: Source,
+        durations: Sequence[Duration],
+        cache: CredentialCache,
+        windows: RefreshWindows,
+        region: str | None,
+        sts_config: Config | None,
+        sts_endpoint_url: str | None,
+    ) -> None:
+        self.source = source
+        self._region = region
+        self._sts_config = sts_client_config(sts_config)
+        self._sts_endpoint_url = sts_endpoint_url
+        self.links: list[_Link] = []
+        self.credentials: list[RefreshingCredentials] = []
+        signer: Credentials | None = None
+        for index, (hop, duration) in enumerate(zip(hops, durations)):
+            link = _Link(
+                hop,
+                position=index + 1,
+                chained=index > 0 and hops[index - 1].returns_role_session,
+                duration=duration,
+                signer=signer,
+                chain=self,
+            )
+            creds = RefreshingCredentials(
+                link.fetch,
+                cache=cache,
+                cache_key=lambda i=index: self.cache_key(i),
+                label=f"hop {index + 1} of {len(hops)} ({hop.label})",
+                hop=index + 1,
+                windows=windows,
+            )
+            self.links.append(link)
+            self.credentials.append(creds)
+            signer = creds
+
+    @property
+    def final(self) -> RefreshingCredentials:
+        return self.credentials[-1]
+
+    @property
+    def sts_region(self) -> str:
+        return self._region or self.source.region or DEFAULT_STS_REGION
+
+    def sts_client(self, signer: Credentials) -> Any:
+        """An STS client signed by `signer`, honouring AWS_ENDPOINT_URL(_STS) and the Config."""
+        session = new_botocore_session(credentials=signer)
+        return session.create_client(
+            "sts",
+            region_name=self.sts_region,
+            endpoint_url=self._sts_endpoint_url,
+            config=self._sts_config,
+        )
+
+    def cache_key(self, index: int) -> str:
+        """A digest of the root principal and every hop up to `index`; no secret goes in."""
+        material = {
+            "root": self.source.identity(lambda: self.links[0].sts_client),
+            "endpoint": self._sts_endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_STS")
+            or os.environ.get("AWS_ENDPOINT_URL"),
+            "hops": [link.cache_fields() for link in self.links[: index + 1]],
+        }
+        text = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Machinery shared by the public modules; nothing here is public API."""

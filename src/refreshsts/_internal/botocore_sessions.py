@@ -1,0 +1,78 @@
+"""botocore sessions that share one data loader, so new sessions do not re-read JSON models."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import CredentialProvider, CredentialResolver, Credentials
+from botocore.loaders import Loader, create_loader
+
+__all__ = ["BOTO3_DATA", "config_key", "new_botocore_session", "shared_loader", "sts_client_config"]
+
+BOTO3_DATA = os.path.join(os.path.dirname(boto3.__file__), "data")
+
+_loader: Loader | None = None
+_loader_lock = threading.Lock()
+
+
+def shared_loader() -> Loader:
+    """One botocore Loader per process; its instance cache keeps parsed service models."""
+    global _loader
+    with _loader_lock:
+        if _loader is None:
+            loader = create_loader(os.environ.get("AWS_DATA_PATH"))
+            loader.search_paths.append(BOTO3_DATA)
+            _loader = loader
+        return _loader
+
+
+class _FixedProvider(CredentialProvider):  # type: ignore[misc]
+    METHOD = "refreshsts"
+    CANONICAL_NAME = "refreshsts"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
+
+
+def new_botocore_session(
+    *, profile: str | None = None, credentials: Credentials | None = None
+) -> botocore.session.Session:
+    """A botocore session on the shared loader, optionally bound to fixed credentials."""
+    session = botocore.session.Session(profile=profile)
+    session.register_component("data_loader", shared_loader())
+    if credentials is not None:
+        session.register_component(
+            "credential_provider", CredentialResolver([_FixedProvider(credentials)])
+        )
+    return session
+
+
+_STS_DEFAULTS = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=5,
+    read_timeout=10,
+)
+
+
+def sts_client_config(user: Config | None) -> Config:
+    """botocore's standard retries and short timeouts, overridden by the caller's Config."""
+    return _STS_DEFAULTS if user is None else _STS_DEFAULTS.merge(user)
+
+
+def config_key(config: Config | None) -> Any:
+    """A hashable stand-in for a Config's user-set options, for client caching."""
+    if config is None:
+        return None
+    options = getattr(config, "_user_provided_options", None)
+    if options is None:
+        return ("id", id(config))
+    return repr(sorted(options.items(), key=lambda item: item[0]))

@@ -1,0 +1,98 @@
+"""TemporaryCredentials: what an STS operation hands back, in the one shape every layer shares."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+__all__ = ["TemporaryCredentials"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TemporaryCredentials:
+    """Keys, token and timing of one STS answer; times are UTC epoch seconds.
+
+    The repr shows the expiry and the principal, never the secret or the token.
+    """
+
+    access_key_id: str = field(repr=False)
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(repr=False)
+    expiration: float
+    issued: float = field(default_factory=time.time)
+    arn: str | None = None
+
+    @property
+    def lifetime(self) -> float:
+        return self.expiration - self.issued
+
+    def seconds_left(self, now: float | None = None) -> float:
+        return self.expiration - (time.time() if now is None else now)
+
+    @classmethod
+    def from_sts(
+        cls, response: Mapping[str, Any], *, issued: float, arn_key: str | None = None
+    ) -> TemporaryCredentials:
+        """Build from an STS response dict (`Credentials` plus an optional user ARN)."""
+        creds = response["Credentials"]
+        expiration = creds["Expiration"]
+        if isinstance(expiration, _dt.datetime):
+            if expiration.tzinfo is None:
+                expiration = expiration.replace(tzinfo=_dt.timezone.utc)
+            expires = expiration.timestamp()
+        else:
+            expires = _dt.datetime.fromisoformat(str(expiration).replace("Z", "+00:00")).timestamp()
+        arn = None
+        if arn_key is not None:
+            arn = (response.get(arn_key) or {}).get("Arn")
+        return cls(
+            access_key_id=creds["AccessKeyId"],
+            secret_access_key=creds["SecretAccessKey"],
+            session_token=creds.get("SessionToken"),
+            expiration=expires,
+            issued=issued,
+            arn=arn,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned, JSON-ready form every cache backend stores."""
+        return {
+            "version": FORMAT_VERSION,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "session_token": self.session_token,
+            "expiration": _iso(self.expiration),
+            "issued": _iso(self.issued),
+            "arn": self.arn,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TemporaryCredentials:
+        """Inverse of `to_dict`; raises ValueError for another version or a missing field."""
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported cache entry version {data.get('version')!r}")
+        try:
+            return cls(
+                access_key_id=str(data["access_key_id"]),
+                secret_access_key=str(data["secret_access_key"]),
+                session_token=None if data["session_token"] is None else str(data["session_token"]),
+                expiration=_parse_iso(data["expiration"]),
+                issued=_parse_iso(data["issued"]),
+                arn=None if data.get("arn") is None else str(data["arn"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed cache entry: missing or bad {exc}") from None
+
+
+def _iso(epoch: float) -> str:
+    return _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc).isoformat()
+
+
+def _parse_iso(text: object) -> float:
+    if not isinstance(text, str):
+        raise TypeError("timestamp")
+    return _dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

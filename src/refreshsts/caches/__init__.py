@@ -1,0 +1,30 @@
+"""Caching strategies: one small backend per module behind the CredentialCache protocol."""
+
+from __future__ import annotations
+
+import threading
+
+from ._protocol import CredentialCache
+from .memory import MemoryCache
+from .null import NoCache
+
+__all__ = ["CredentialCache", "MemoryCache", "NoCache", "get_default_cache", "set_default_cache"]
+
+_default: CredentialCache | None = None
+_default_lock = threading.Lock()
+
+
+def get_default_cache() -> CredentialCache:
+    """The process-wide cache used by sessions created without `cache=` (a MemoryCache)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = MemoryCache()
+        return _default
+
+
+def set_default_cache(cache: CredentialCache | None) -> None:
+    """Choose the cache for sessions created without `cache=`; None restores a MemoryCache."""
+    global _default
+    with _default_lock:
+        _default = cache

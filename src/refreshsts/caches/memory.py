@@ -1,0 +1,79 @@
+"""MemoryCache: credentials shared by every session in this process."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import cachetools
+
+from .._temporary import TemporaryCredentials
+
+__all__ = ["MemoryCache"]
+
+
+def _ttu(_key: str, value: TemporaryCredentials, now: float) -> float:
+    return value.expiration
+
+
+class MemoryCache:
+    """An in-process cache on `cachetools.TLRUCache`; entries leave when they expire.
+
+    Holding at most `maxsize` chains, it is the default: every session in the process shares
+    one, so ten sessions on one role make one STS call.
+    """
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self.maxsize = maxsize
+        self._reset()
+
+    def _reset(self) -> None:
+        self._entries: cachetools.TLRUCache[str, TemporaryCredentials] = cachetools.TLRUCache(
+            maxsize=self.maxsize, ttu=_ttu, timer=time.time
+        )
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._pid = os.getpid()
+
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():
+            self._reset()
+
+    def get(self, key: str) -> TemporaryCredentials | None:
+        self._check_fork()
+        with self._guard:
+            return self._entries.get(key)
+
+    def set(self, key: str, credentials: TemporaryCredentials) -> None:
+        self._check_fork()
+        with self._guard:
+            self._entries[key] = credentials
+
+    def delete(self, key: str) -> None:
+        with self._guard:
+            self._entries.pop(key, None)
+
+    @contextmanager
+    def lock(self, key: str, timeout: float) -> Iterator[bool]:
+        self._check_fork()
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        acquired = lock.acquire(timeout=max(timeout, 0))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"MemoryCache(maxsize={self.maxsize}, entries={len(self._entries)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MemoryCache, (self.maxsize,))

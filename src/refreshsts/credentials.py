@@ -1,0 +1,301 @@
+"""RefreshingCredentials: botocore RefreshableCredentials with cheap reads and sized windows.
+
+The hot path is one float comparison against a precomputed deadline on a UTC epoch clock;
+botocore's reads build a timezone-aware `datetime` on every call.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any, NoReturn
+
+from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
+
+from ._internal.backoff import Backoff
+from ._temporary import TemporaryCredentials
+from .caches import CredentialCache
+from .errors import RefreshError
+from .refresh import RefreshWindows
+
+__all__ = ["RefreshingCredentials"]
+
+logger = logging.getLogger("refreshsts")
+
+_NEVER = float("-inf")
+DEFAULT_WAIT = 60.0
+
+
+def _utc_now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class _StaleFallback(Exception):
+    """STS failed, but the cache still holds credentials that are valid for a while."""
+
+    def __init__(self, credentials: TemporaryCredentials) -> None:
+        super().__init__("using a cached entry after a failed refresh")
+        self.credentials = credentials
+
+
+class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
+    """Credentials of one hop that fetch themselves through a cache and refresh on time.
+
+    Outside the advisory window a read costs one comparison. In the advisory window one
+    caller refreshes while the others carry on with the credentials in hand; a failure there
+    is logged and retried after a backoff, never raised. In the mandatory window callers wait
+    (at most `wait_timeout` s) for the refresh; a failure is raised as `RefreshError` only
+    when the credentials in hand are about to expire.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], TemporaryCredentials],
+        *,
+        cache: CredentialCache,
+        cache_key: Callable[[], str],
+        label: str,
+        hop: int,
+        windows: RefreshWindows | None = None,
+        wait_timeout: float = DEFAULT_WAIT,
+    ) -> None:
+        # botocore's constructor insists on initial keys; these start empty and fill lazily.
+        self._refresh_using = fetch
+        self._access_key: str | None = None
+        self._secret_key: str | None = None
+        self._token: str | None = None
+        self._account_id = None
+        self._expiry_time: _dt.datetime | None = None
+        self._time_fetcher = _utc_now
+        self._refresh_lock = threading.Lock()
+        self.method = "refreshsts"
+        self._frozen_credentials: ReadOnlyCredentials | None = None
+
+        self._cache = cache
+        self._cache_key = cache_key
+        self._key: str | None = None
+        self.label = label
+        self.hop = hop
+        self._windows = windows or RefreshWindows()
+        self._wait_timeout = wait_timeout
+        self._backoff = Backoff()
+        self._current: TemporaryCredentials | None = None
+        self._advisory_at = _NEVER
+        self._mandatory_at = _NEVER
+        self._usable_until = _NEVER
+        self._retry_at = _NEVER
+        self._last_error: BaseException | None = None
+        self.refresh_count = 0
+        self.failure_count = 0
+
+    # -- what botocore and boto3 read ------------------------------------------------------
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        if time.time() < self._advisory_at:
+            return self._frozen_credentials
+        self._refresh()
+        return self._frozen_credentials
+
+    def refresh_needed(self, refresh_in: float | None = None) -> bool:
+        now = time.time()
+        if refresh_in is None:
+            return now >= self._advisory_at
+        return self._usable_until == _NEVER or now >= self._current_expiry() - refresh_in
+
+    def _seconds_remaining(self) -> float:
+        return self._current_expiry() - time.time()
+
+    def _is_expired(self) -> bool:
+        return time.time() >= self._usable_until
+
+    @property
+    def expiration(self) -> _dt.datetime | None:
+        """When the credentials in hand expire (UTC), or None before the first fetch."""
+        return self._expiry_time
+
+    @property
+    def credentials(self) -> TemporaryCredentials | None:
+        """The credentials in hand without refreshing (None before the first fetch)."""
+        return self._current
+
+    # -- refresh timing ------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        now = time.time()
+        if now < self._advisory_at:
+            return
+        if now < self._mandatory_at:
+            if now < self._retry_at or not self._refresh_lock.acquire(blocking=False):
+                return
+            try:
+                if time.time() >= self._advisory_at:
+                    self._attempt(mandatory=False)
+            finally:
+                self._refresh_lock.release()
+            return
+        if not self._refresh_lock.acquire(timeout=self._wait_timeout):
+            if time.time() < self._usable_until:
+                return
+            self._fail(TimeoutError(f"waited {self._wait_timeout:.0f} s for another refresh"))
+        try:
+            now = time.time()
+            if now < self._mandatory_at:
+                return
+            if now < self._retry_at:
+                if now < self._usable_until:
+                    return
+                if self._last_error is not None:
+                    self._fail(self._last_error)
+            self._attempt(mandatory=True)
+        finally:
+            self._refresh_lock.release()
+
+    def _attempt(self, *, mandatory: bool) -> None:
+        started = time.time()
+        logger.debug("refreshing %s (%s window)", self.label, "mandatory" if mandatory else "advisory")
+        try:
+            fresh = self._load()
+        except _StaleFallback as stale:
+            self._note_failure(stale.__cause__ or stale, started, mandatory)
+            if stale.credentials.expiration > self._current_expiry():
+                self._install(stale.credentials)
+            if time.time() >= self._usable_until:
+                self._fail(stale.__cause__ or stale)
+            return
+        except Exception as exc:
+            self._note_failure(exc, started, mandatory)
+            if time.time() < self._usable_until:
+                return
+            self._fail(exc)
+        self._backoff.reset()
+        self._last_error = None
+        self._retry_at = _NEVER
+        self._install(fresh)
+        self.refresh_count += 1
+        logger.info(
+            "refreshed %s in %.3f s; expires %s (in %.0f s)",
+            self.label,
+            time.time() - started,
+            self._expiry_time.isoformat() if self._expiry_time else "?",
+            fresh.seconds_left(),
+        )
+
+    def _note_failure(self, exc: BaseException, started: float, mandatory: bool) -> None:
+        now = time.time()
+        self.failure_count += 1
+        self._last_error = exc
+        deadline = self._usable_until if mandatory else self._mandatory_at
+        delay = self._backoff.next_delay(now, deadline)
+        self._retry_at = now + delay
+        remaining = self._usable_until - now
+        logger.warning(
+            "refreshing %s failed after %.3f s: %s; %s; next attempt in %.1f s",
+            self.label,
+            now - started,
+            _describe(exc),
+            f"credentials in hand stay valid for {remaining:.0f} s"
+            if remaining > 0
+            else "no valid credentials left",
+            delay,
+        )
+
+    def _fail(self, exc: BaseException) -> NoReturn:
+        if isinstance(exc, RefreshError):
+            raise exc
+        raise RefreshError(
+            f"could not refresh {self.label} and no valid credentials are left: {_describe(exc)}",
+            hop=self.hop,
+            description=self.label,
+        ) from exc
+
+    def _install(self, fresh: TemporaryCredentials) -> None:
+        lifetime = max(fresh.lifetime, 1.0)
+        self._current = fresh
+        self._access_key = fresh.access_key_id
+        self._secret_key = fresh.secret_access_key
+        self._token = fresh.session_token
+        self._expiry_time = _dt.datetime.fromtimestamp(fresh.expiration, _dt.timezone.utc)
+        self._frozen_credentials = ReadOnlyCredentials(
+            fresh.access_key_id, fresh.secret_access_key, fresh.session_token
+        )
+        self._usable_until = fresh.expiration - self._windows.margin(lifetime)
+        self._mandatory_at = fresh.expiration - self._windows.mandatory(lifetime)
+        self._advisory_at = fresh.expiration - self._windows.advisory(lifetime)
+
+    def _current_expiry(self) -> float:
+        return self._current.expiration if self._current is not None else _NEVER
+
+    # -- the cache, consulted here and nowhere else -----------------------------------------
+
+    def _fresh_enough(self, entry: TemporaryCredentials | None, now: float) -> bool:
+        if entry is None:
+            return False
+        return now < entry.expiration - self._windows.advisory(max(entry.lifetime, 1.0))
+
+    def _load(self) -> TemporaryCredentials:
+        if self._key is None:
+            self._key = self._cache_key()
+        key = self._key
+        cached = self._cache_get(key)
+        if self._fresh_enough(cached, time.time()):
+            assert cached is not None
+            logger.debug("%s: using cached credentials", self.label)
+            return cached
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(self._cache.lock(key, self._wait_timeout))
+            except Exception as exc:
+                logger.warning("%s: cache lock unavailable (%s); refreshing without it",
+                               self.label, _describe(exc))
+            cached = self._cache_get(key)
+            if self._fresh_enough(cached, time.time()):
+                assert cached is not None
+                return cached
+            try:
+                fresh = self._refresh_using()
+            except Exception as exc:
+                if cached is not None and time.time() < cached.expiration - self._windows.margin(
+                    max(cached.lifetime, 1.0)
+                ):
+                    raise _StaleFallback(cached) from exc
+                raise
+            try:
+                self._cache.set(key, fresh)
+            except Exception as exc:
+                logger.warning("%s: could not store credentials in the cache: %s",
+                               self.label, _describe(exc))
+            return fresh
+
+    def _cache_get(self, key: str) -> TemporaryCredentials | None:
+        try:
+            return self._cache.get(key)
+        except Exception as exc:
+            logger.warning("%s: cache read failed (%s); treating it as a miss",
+                           self.label, _describe(exc))
+            return None
+
+    # -- hygiene -------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        expiry = self._expiry_time.isoformat() if self._expiry_time else "not fetched"
+        return f"<RefreshingCredentials {self.label} expires={expiry}>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(
+            "RefreshingCredentials hold secrets and are not picklable; pickle the "
+            "RefreshableSession instead (it travels as its recipe)"
+        )
+
+    def __getstate__(self) -> NoReturn:
+        self.__reduce__()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RefreshingCredentials:
+        return self
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,88 @@
+"""Durations: parsing user input and the limits each STS operation puts on it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from typing import Final, Literal, Union
+
+from .errors import ConfigurationError
+
+__all__ = ["MAX", "DurationLike", "DurationLimits", "format_duration", "parse_duration"]
+
+MAX: Final = "max"
+"""Ask for the longest duration the hop allows (stepping down if STS refuses it)."""
+
+DurationLike = Union[int, _dt.timedelta, str]
+"""Seconds as an int, a `datetime.timedelta`, text such as ``"1h30m"``, or ``"max"``."""
+
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_TEXT = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Literal["max"]:
+    """Return `value` as whole seconds, or ``"max"``; malformed input is a ConfigurationError."""
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name}={value!r} is not a duration: use seconds, a timedelta or text like '1h'")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, _dt.timedelta):
+        total = value.total_seconds()
+        if total != int(total):
+            raise ConfigurationError(f"{name}={value!r} has a fraction of a second: STS takes whole seconds")
+        seconds = int(total)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if text == MAX:
+            return MAX
+        if text.isdigit():
+            seconds = int(text)
+        else:
+            match = _TEXT.fullmatch(text)
+            if not text or match is None:
+                raise ConfigurationError(
+                    f"{name}={value!r} is not a duration: write seconds or text like '15m', '1h', "
+                    "'1h30m', '36h', or 'max'"
+                )
+            seconds = sum(
+                int(part) * unit
+                for part, unit in zip(match.groups(), _UNIT_SECONDS.values())
+                if part is not None
+            )
+    else:
+        raise ConfigurationError(
+            f"{name}={value!r} is a {type(value).__name__}: use seconds (int), a timedelta or text like '1h'"
+        )
+    if seconds <= 0:
+        raise ConfigurationError(f"{name}={value!r} must be positive")
+    return seconds
+
+
+def format_duration(seconds: int | float) -> str:
+    """Render seconds the way users write them: ``3600`` -> ``"1h"``, ``5400`` -> ``"1h30m"``."""
+    remaining = int(seconds)
+    parts = []
+    for unit, size in _UNIT_SECONDS.items():
+        if unit == "d":
+            continue
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+@dataclass(frozen=True)
+class DurationLimits:
+    """The DurationSeconds range an STS operation accepts in one position of a chain."""
+
+    minimum: int
+    maximum: int
+    default: int
+    note: str = ""
+
+    def describe(self) -> str:
+        return (
+            f"{self.minimum}-{self.maximum} s ({format_duration(self.minimum)}-"
+            f"{format_duration(self.maximum)})"
+        )

@@ -1,0 +1,127 @@
+"""The Hop base: one STS operation, its parameters and its duration rules."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import re
+import socket
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from botocore.exceptions import ClientError
+
+from ..durations import MAX, DurationLike, DurationLimits, format_duration, parse_duration
+from ..errors import ConfigurationError
+from .._temporary import TemporaryCredentials
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Hop", "default_session_name"]
+
+Duration = int | Literal["max"] | None
+
+
+class Hop(abc.ABC):
+    """One step of a credential chain: an STS operation called with the credentials before it.
+
+    Subclasses are frozen dataclasses that validate themselves on construction, so a hop
+    that exists is a hop STS could accept.
+    """
+
+    operation: ClassVar[str]
+    """The STS API name, e.g. ``"AssumeRole"``."""
+    returns_role_session: ClassVar[bool] = False
+    """True when the credentials are a role session (so an AssumeRole after it is chaining)."""
+    may_follow_role: ClassVar[bool] = True
+    """False when STS refuses this operation for role credentials."""
+    response_arn_key: ClassVar[str | None] = None
+
+    duration: Duration
+
+    @abc.abstractmethod
+    def limits(self, *, chained: bool) -> DurationLimits:
+        """The DurationSeconds range this hop accepts in a chained or unchained position."""
+
+    @abc.abstractmethod
+    def request(self, *, duration: int | None) -> dict[str, Any]:
+        """The STS request parameters, with DurationSeconds when `duration` is set."""
+
+    @abc.abstractmethod
+    def cache_fields(self) -> Mapping[str, Any]:
+        """Every parameter that changes what STS returns; hashed into cache keys."""
+
+    @property
+    @abc.abstractmethod
+    def label(self) -> str:
+        """What the hop is, for logs and errors: never a secret."""
+
+    def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
+        """Call STS with `client` and return the credentials it hands out."""
+        issued = time.time()
+        method = getattr(client, _snake(self.operation))
+        response = method(**self.request(duration=duration))
+        return TemporaryCredentials.from_sts(
+            response, issued=issued, arn_key=self.response_arn_key
+        )
+
+    def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
+        """A shorter duration to retry with when STS refuses `requested` as too long."""
+        del error, requested, chained
+        return None
+
+    def resolve_duration(self, session_default: Duration, *, chained: bool, where: str) -> Duration:
+        """The duration this hop asks for in its position: its own, else the session's."""
+        limits = self.limits(chained=chained)
+        if self.duration is not None:
+            if self.duration != MAX:
+                check_range(where, self.duration, limits)
+            return self.duration
+        if session_default is None or session_default == MAX:
+            return session_default
+        if session_default > limits.maximum:
+            return limits.maximum
+        check_range(where, session_default, limits)
+        return session_default
+
+    def with_duration(self, duration: DurationLike | None) -> Self:
+        """A copy of this hop asking for another duration."""
+        return dataclasses.replace(self, duration=duration)  # type: ignore[type-var]
+
+
+def init_duration(hop: Hop, where: str, value: DurationLike | None) -> None:
+    """Parse `value` into the frozen hop and refuse what no position could accept."""
+    if value is None:
+        return
+    parsed = parse_duration(value, name="duration")
+    if parsed != MAX:
+        check_range(where, parsed, hop.limits(chained=False))
+    object.__setattr__(hop, "duration", parsed)
+
+
+def check_range(where: str, seconds: int, limits: DurationLimits) -> None:
+    if not limits.minimum <= seconds <= limits.maximum:
+        note = f"; {limits.note}" if limits.note else ""
+        raise ConfigurationError(
+            f"{where}: duration={seconds} s ({format_duration(seconds)}) is out of range: "
+            f"allowed {limits.describe()}{note}"
+        )
+
+
+_HOST_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
+
+
+def default_session_name() -> str:
+    """A valid RoleSessionName naming this host and process, so CloudTrail shows who it was."""
+    import os
+
+    host = _HOST_CHARS.sub("-", socket.gethostname().split(".")[0]) or "host"
+    pid = str(os.getpid())
+    name = f"refreshsts-{host[: 64 - len('refreshsts--') - len(pid)]}-{pid}"
+    return name
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", operation).lower()

@@ -1,0 +1,175 @@
+"""RefreshableSession: the boto3 face of a refreshing credential chain."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ._chain import Chain, plan_durations
+from ._internal.botocore_sessions import BOTO3_DATA, config_key, new_botocore_session
+from .caches import CredentialCache, get_default_cache
+from .credentials import RefreshingCredentials
+from .durations import DurationLike, parse_duration
+from .errors import ConfigurationError
+from .hops import Hop
+from .refresh import RefreshWindows
+from .sources import Source, SourceLike, resolve_source
+
+__all__ = ["RefreshableSession"]
+
+logger = logging.getLogger("refreshsts")
+
+
+class RefreshableSession(boto3.Session):  # type: ignore[misc]
+    """A `boto3.Session` whose credentials come from a chain of STS hops and refresh themselves.
+
+    Everything is validated here, before any network call; credentials are fetched on first
+    use. Clients are cached per (service, region, endpoint, config) and safe to ask for from
+    many threads. A pickled session carries its recipe, never a secret.
+    """
+
+    def __init__(
+        self,
+        *hops: Hop,
+        source: SourceLike = None,
+        region: str | None = None,
+        duration: DurationLike | None = None,
+        cache: CredentialCache | None = None,
+        windows: RefreshWindows | None = None,
+        sts_config: Config | None = None,
+        sts_endpoint_url: str | None = None,
+    ) -> None:
+        session_duration = None if duration is None else parse_duration(duration)
+        durations = plan_durations(hops, session_duration)
+        if cache is not None and not _is_cache(cache):
+            raise ConfigurationError(
+                f"cache={type(cache).__name__} does not implement CredentialCache "
+                "(get, set, delete, lock): pass MemoryCache(), NoCache() or another backend"
+            )
+        if sts_config is not None and not isinstance(sts_config, Config):
+            raise ConfigurationError(
+                f"sts_config={type(sts_config).__name__} is not a botocore.config.Config"
+            )
+        self._source = resolve_source(source)
+        self._recipe = {
+            "hops": tuple(hops),
+            "region": region,
+            "duration": duration,
+            "cache": cache,
+            "windows": windows,
+            "sts_config": sts_config,
+            "sts_endpoint_url": sts_endpoint_url,
+        }
+        self._chain = Chain(
+            hops,
+            source=self._source,
+            durations=durations,
+            cache=cache if cache is not None else get_default_cache(),
+            windows=windows or RefreshWindows(),
+            region=region,
+            sts_config=sts_config,
+            sts_endpoint_url=sts_endpoint_url,
+        )
+        self._clients: dict[Any, Any] = {}
+        self._client_lock = threading.RLock()
+        botocore_session = new_botocore_session(credentials=self._chain.final)
+        if region is None:
+            region = self._source.region
+        super().__init__(botocore_session=botocore_session, region_name=region)
+
+    def _setup_loader(self) -> None:
+        self._loader = self._session.get_component("data_loader")
+        if BOTO3_DATA not in self._loader.search_paths:
+            self._loader.search_paths.append(BOTO3_DATA)
+
+    @property
+    def hops(self) -> tuple[Hop, ...]:
+        return self._recipe["hops"]  # type: ignore[no-any-return]
+
+    @property
+    def source(self) -> Source:
+        return self._source
+
+    @property
+    def hop_credentials(self) -> tuple[RefreshingCredentials, ...]:
+        """Each hop's refreshing credentials, root side first (for inspection and tests)."""
+        return tuple(self._chain.credentials)
+
+    def get_credentials(self) -> RefreshingCredentials:
+        return self._chain.final
+
+    def client(  # type: ignore[override]
+        self,
+        service_name: str,
+        region_name: str | None = None,
+        api_version: str | None = None,
+        use_ssl: bool | None = True,
+        verify: bool | str | None = None,
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        config: Config | None = None,
+        aws_account_id: str | None = None,
+    ) -> Any:
+        """A boto3 client on this session's credentials, cached and shared across threads."""
+        kwargs = {
+            "region_name": region_name,
+            "api_version": api_version,
+            "use_ssl": use_ssl,
+            "verify": verify,
+            "endpoint_url": endpoint_url,
+            "config": config,
+        }
+        if aws_access_key_id or aws_secret_access_key or aws_session_token or aws_account_id:
+            return super().client(
+                service_name,
+                aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
+                aws_account_id=aws_account_id,
+                **kwargs,
+            )
+        key = (service_name, region_name, api_version, use_ssl, verify, endpoint_url,
+               config_key(config))
+        found = self._clients.get(key)
+        if found is not None:
+            return found
+        with self._client_lock:
+            found = self._clients.get(key)
+            if found is None:
+                found = super().client(service_name, **kwargs)
+                self._clients[key] = found
+            return found
+
+    def resource(self, *args: Any, **kwargs: Any) -> Any:
+        """A new boto3 resource (resources are not thread-safe) over a cached client."""
+        with self._client_lock:
+            return super().resource(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        chain = " -> ".join(hop.label for hop in self.hops)
+        return (
+            f"RefreshableSession({chain}, source={self._source.label}, "
+            f"region_name={self.region_name!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kind, profile = self._source.recipe()
+        recipe = dict(self._recipe)
+        recipe["source"] = profile
+        return (_rebuild, (recipe,))
+
+
+def _rebuild(recipe: dict[str, Any]) -> RefreshableSession:
+    recipe = dict(recipe)
+    hops = recipe.pop("hops")
+    return RefreshableSession(*hops, **recipe)
+
+
+def _is_cache(cache: object) -> bool:
+    return all(callable(getattr(cache, name, None)) for name in ("get", "set", "delete", "lock"))

@@ -1,0 +1,148 @@
+"""Sources: where the root of a chain gets its credentials, and who that principal is."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from typing import Any, Union
+
+import boto3
+import botocore.session
+from botocore.credentials import Credentials
+
+from ._internal.botocore_sessions import new_botocore_session
+from .errors import ConfigurationError, RefreshError
+
+__all__ = ["Source", "SourceLike", "resolve_source"]
+
+SourceLike = Union[str, boto3.Session, botocore.session.Session, "Source", None]
+
+
+class Source:
+    """The principal at the root of a chain: a profile, a boto3 session or the default chain.
+
+    Its `identity` names the principal without secrets, so cache keys differ between
+    principals while staying stable when temporary root keys rotate.
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        session: botocore.session.Session | None = None,
+        label: str,
+        picklable: bool = True,
+        why_not_picklable: str = "",
+    ) -> None:
+        self.profile = profile
+        self.label = label
+        self._session = session
+        self._picklable = picklable
+        self._why_not_picklable = why_not_picklable
+        self._lock = threading.Lock()
+        self._identity: str | None = None
+
+    @property
+    def botocore_session(self) -> botocore.session.Session:
+        with self._lock:
+            if self._session is None:
+                self._session = new_botocore_session(profile=self.profile)
+            return self._session
+
+    @property
+    def region(self) -> str | None:
+        region = self.botocore_session.get_config_variable("region")
+        return str(region) if region else None
+
+    def credentials(self) -> Credentials:
+        """The root credentials, as botocore resolves them (possibly refreshing themselves)."""
+        try:
+            creds = self.botocore_session.get_credentials()
+        except Exception as exc:
+            raise RefreshError(
+                f"could not load credentials for {self.label}: {type(exc).__name__}: {exc}",
+                hop=0,
+                description=self.label,
+            ) from exc
+        if creds is None:
+            raise RefreshError(
+                f"no credentials found for {self.label}: configure the profile, environment "
+                "variables or an instance role",
+                hop=0,
+                description=self.label,
+            )
+        return creds
+
+    def identity(self, sts_client: Callable[[], Any]) -> str:
+        """A secret-free name of the root principal, asked of STS only for temporary keys."""
+        with self._lock:
+            if self._identity is not None:
+                return self._identity
+        frozen = self.credentials().get_frozen_credentials()
+        if not frozen.token:
+            digest = hashlib.sha256(frozen.access_key.encode()).hexdigest()
+            identity = f"access-key:{digest}"
+        else:
+            arn = str(sts_client().get_caller_identity()["Arn"])
+            identity = f"principal:{_principal(arn)}"
+        with self._lock:
+            self._identity = identity
+        return identity
+
+    def recipe(self) -> tuple[str, str | None]:
+        """What a pickle carries to rebuild this source: never a key."""
+        if not self._picklable:
+            raise TypeError(self._why_not_picklable)
+        return ("profile", self.profile)
+
+    def __repr__(self) -> str:
+        return f"Source({self.label})"
+
+
+def _principal(arn: str) -> str:
+    """Collapse an assumed-role session ARN to its role: the principal, not the session."""
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[5].startswith("assumed-role/"):
+        role = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+    return arn
+
+
+def resolve_source(source: SourceLike) -> Source:
+    """Turn what a user passed as `source=` into a Source, refusing what cannot work."""
+    if isinstance(source, Source):
+        return source
+    if source is None:
+        return Source(label="the default credential chain")
+    if isinstance(source, str):
+        if not source.strip():
+            raise ConfigurationError("source='' is not a profile name: pass a name or None")
+        return Source(profile=source, label=f"profile {source!r}")
+    if isinstance(source, boto3.Session):
+        return _from_botocore(source._session)
+    if isinstance(source, botocore.session.Session):
+        return _from_botocore(source)
+    raise ConfigurationError(
+        f"source={type(source).__name__} is not a source: pass a profile name, a boto3.Session "
+        "or None for the default credential chain"
+    )
+
+
+def _from_botocore(session: botocore.session.Session) -> Source:
+    profile = session.profile
+    explicit = getattr(session, "_credentials", None)
+    method = getattr(explicit, "method", None)
+    if explicit is not None and method in {"explicit", "refreshsts"}:
+        return Source(
+            session=session,
+            label="a boto3.Session with explicit keys",
+            picklable=False,
+            why_not_picklable=(
+                "this RefreshableSession's source is a boto3.Session holding bare keys, which "
+                "a pickle would have to carry; pass source='<profile name>' or source=None "
+                "(the default chain: environment, config files, instance role) instead"
+            ),
+        )
+    label = f"a boto3.Session on profile {profile!r}" if profile else "a boto3.Session"
+    return Source(profile=profile, session=session, label=label)
