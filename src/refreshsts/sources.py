@@ -118,7 +118,15 @@ def resolve_source(source: SourceLike) -> Source:
     if isinstance(source, str):
         if not source.strip():
             raise ConfigurationError("source='' is not a profile name: pass a name or None")
-        return Source(profile=source, label=f"profile {source!r}")
+        found = Source(profile=source, label=f"profile {source!r}")
+        available = found.botocore_session.available_profiles
+        if source not in available:
+            config = found.botocore_session.get_config_variable("config_file")
+            raise ConfigurationError(
+                f"source={source!r}: no such profile in {config} or the shared credentials "
+                f"file (profiles found: {', '.join(sorted(available)) or 'none'})"
+            )
+        return found
     if isinstance(source, boto3.Session):
         return _from_botocore(source._session)
     if isinstance(source, botocore.session.Session):

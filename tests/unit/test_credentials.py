@@ -1,0 +1,205 @@
+import pickle
+import threading
+import time
+
+import pytest
+import time_machine
+from botocore.credentials import RefreshableCredentials
+
+from refreshsts import MemoryCache, NoCache, RefreshError, RefreshWindows, TemporaryCredentials
+from refreshsts.credentials import RefreshingCredentials
+
+START = 1_900_000_000.0
+
+
+class FakeSTS:
+    """Hands out numbered credentials living `lifetime` s; can fail or stall on demand."""
+
+    def __init__(self, lifetime=900.0):
+        self.lifetime = lifetime
+        self.calls = 0
+        self.fail = False
+        self.gate = None
+        self._lock = threading.Lock()
+
+    def __call__(self):
+        if self.gate is not None:
+            self.gate.wait(5)
+        with self._lock:
+            self.calls += 1
+            n = self.calls
+        if self.fail:
+            raise ConnectionError("sts unreachable")
+        now = time.time()
+        return TemporaryCredentials(f"AKID{n}", f"SECRET{n}", f"TOKEN{n}", now + self.lifetime, now)
+
+
+def make(sts, cache=None, key="k"):
+    return RefreshingCredentials(
+        sts, cache=cache if cache is not None else NoCache(), cache_key=lambda: key, label="hop 1 of 1 (test)", hop=1
+    )
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+def test_is_a_botocore_refreshable_credentials_fetched_lazily(clock):
+    sts = FakeSTS()
+    creds = make(sts)
+    assert isinstance(creds, RefreshableCredentials)
+    assert sts.calls == 0
+    assert creds.get_frozen_credentials().access_key == "AKID1"
+    assert creds.access_key == "AKID1"
+    assert creds.secret_key == "SECRET1"
+    assert creds.token == "TOKEN1"
+
+
+def test_900s_credentials_refresh_once_in_their_advisory_window(clock):
+    sts = FakeSTS(900)
+    creds = make(sts)
+    for _ in range(200):
+        creds.get_frozen_credentials()
+    assert sts.calls == 1
+    clock.shift(599)
+    creds.get_frozen_credentials()
+    assert sts.calls == 1, "a 15-minute credential must not refresh before 5 minutes remain"
+    clock.shift(2)
+    assert creds.get_frozen_credentials().access_key == "AKID2"
+    assert sts.calls == 2
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "advisory", "mandatory"),
+    [(900, 300, 60), (3600, 900, 60), (43200, 3600, 60), (129600, 3600, 60), (12, 4, 1.2), (300, 100, 30)],
+)
+def test_windows_are_sized_by_lifetime(lifetime, advisory, mandatory):
+    windows = RefreshWindows()
+    assert windows.advisory(lifetime) == pytest.approx(advisory)
+    assert windows.mandatory(lifetime) == pytest.approx(mandatory)
+
+
+def test_advisory_failure_keeps_valid_credentials_and_backs_off(clock, caplog):
+    sts = FakeSTS(900)
+    creds = make(sts)
+    creds.get_frozen_credentials()
+    clock.shift(650)
+    sts.fail = True
+    assert creds.get_frozen_credentials().access_key == "AKID1"
+    assert sts.calls == 2
+    for _ in range(50):
+        assert creds.get_frozen_credentials().access_key == "AKID1"
+    assert sts.calls == 2, "a failing refresh must back off, not retry on every read"
+    assert "next attempt in" in caplog.text
+    assert "SECRET" not in caplog.text and "TOKEN" not in caplog.text
+    clock.shift(200)
+    sts.fail = False
+    assert creds.get_frozen_credentials().access_key == "AKID3"
+
+
+def test_mandatory_failure_still_serves_unexpired_and_never_expired(clock):
+    sts = FakeSTS(900)
+    creds = make(sts)
+    creds.get_frozen_credentials()
+    sts.fail = True
+    clock.shift(870)
+    assert creds.get_frozen_credentials().access_key == "AKID1"
+    clock.shift(29)
+    with pytest.raises(RefreshError, match=r"hop 1 of 1 \(test\).*ConnectionError: sts unreachable") as info:
+        creds.get_frozen_credentials()
+    assert info.value.hop == 1
+    assert isinstance(info.value.__cause__, ConnectionError)
+    assert "SECRET" not in str(info.value)
+
+
+def test_expired_with_sts_down_raises_every_time_without_hammering(clock):
+    sts = FakeSTS(900)
+    creds = make(sts)
+    creds.get_frozen_credentials()
+    sts.fail = True
+    clock.shift(1000)
+    for _ in range(5):
+        with pytest.raises(RefreshError):
+            creds.get_frozen_credentials()
+    assert sts.calls <= 3
+
+
+def test_first_fetch_failure_is_a_refresh_error(clock):
+    sts = FakeSTS()
+    sts.fail = True
+    with pytest.raises(RefreshError):
+        make(sts).get_frozen_credentials()
+
+
+def test_32_threads_on_fresh_credentials_make_one_call():
+    sts = FakeSTS(900)
+    sts.gate = threading.Event()
+    creds = make(sts)
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(creds.get_frozen_credentials().access_key))
+               for _ in range(32)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    sts.gate.set()
+    for t in threads:
+        t.join()
+    assert sts.calls == 1
+    assert seen == ["AKID1"] * 32
+
+
+def test_advisory_refresh_does_not_block_other_callers():
+    sts = FakeSTS(3.0)
+    creds = make(sts)
+    creds.get_frozen_credentials()
+    time.sleep(2.1)
+    sts.gate = threading.Event()
+    refresher = threading.Thread(target=creds.get_frozen_credentials)
+    refresher.start()
+    time.sleep(0.05)
+    started = time.perf_counter()
+    assert creds.get_frozen_credentials().access_key == "AKID1"
+    assert time.perf_counter() - started < 0.05
+    sts.gate.set()
+    refresher.join()
+    assert creds.get_frozen_credentials().access_key == "AKID2"
+
+
+def test_credentials_sharing_a_cache_make_one_call(clock):
+    sts = FakeSTS()
+    cache = MemoryCache()
+    sessions = [make(sts, cache) for _ in range(10)]
+    assert {c.get_frozen_credentials().access_key for c in sessions} == {"AKID1"}
+    assert sts.calls == 1
+
+
+def test_stale_cache_entry_serves_when_sts_fails(clock):
+    sts = FakeSTS(900)
+    cache = MemoryCache()
+    make(sts, cache).get_frozen_credentials()
+    clock.shift(700)
+    sts.fail = True
+    fresh_process = make(sts, cache)
+    assert fresh_process.get_frozen_credentials().access_key == "AKID1"
+
+
+def test_no_secret_in_repr_and_no_pickle(clock):
+    creds = make(FakeSTS())
+    creds.get_frozen_credentials()
+    assert "SECRET" not in repr(creds) and "TOKEN" not in repr(creds) and "AKID" not in repr(creds)
+    assert "SECRET" not in repr(creds.credentials)
+    with pytest.raises(TypeError, match="pickle the RefreshableSession"):
+        pickle.dumps(creds)
+
+
+def test_get_frozen_credentials_is_cheap():
+    creds = make(FakeSTS(3600))
+    creds.get_frozen_credentials()
+    n = 100_000
+    started = time.perf_counter()
+    for _ in range(n):
+        creds.get_frozen_credentials()
+    per_call = (time.perf_counter() - started) / n
+    assert per_call < 2e-6, f"{per_call * 1e6:.2f} us per read"

@@ -1,0 +1,40 @@
+import datetime as dt
+
+import pytest
+
+from refreshsts import ConfigurationError, RefreshstsError, parse_duration
+from refreshsts.durations import format_duration
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (900, 900),
+        (dt.timedelta(hours=1), 3600),
+        ("15m", 900),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("36h", 129600),
+        ("3600", 3600),
+        ("1H 30M", 5400),
+        ("max", "max"),
+    ],
+)
+def test_parses_every_accepted_form(value, seconds):
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize(
+    "value", ["", "1x", "h", "1.5h", -5, 0, True, 1.5, dt.timedelta(seconds=1.5)]
+)
+def test_refuses_malformed_durations_naming_the_parameter(value):
+    with pytest.raises(ConfigurationError, match="duration=") as info:
+        parse_duration(value)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, RefreshstsError)
+
+
+def test_formats_like_users_write():
+    assert format_duration(5400) == "1h30m"
+    assert format_duration(129600) == "36h"
+    assert format_duration(59) == "59s"

@@ -1,0 +1,174 @@
+import pickle
+import re
+
+import boto3
+import pytest
+
+import refreshsts
+from refreshsts import AssumeRole, ConfigurationError, GetSessionToken, RefreshableSession
+from refreshsts.hops import default_session_name
+
+STATIC = boto3.Session(
+    aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="s3cr3t", region_name="us-east-1"
+)
+ARN = "arn:aws:iam::123456789012:role/sts-s3-read-only"
+
+
+def test_assume_role_is_immutable_and_copies_with_changes():
+    hop = AssumeRole(ARN, session_name="mytestsession", duration="1h")
+    with pytest.raises(AttributeError):
+        hop.role_arn = "x"  # type: ignore[misc]
+    longer = hop.with_duration("2h")
+    assert (hop.duration, longer.duration) == (3600, 7200)
+    assert longer.with_session_name("other").session_name == "other"
+    assert hop.with_external_id("xyz-123").external_id == "xyz-123"
+    assert pickle.loads(pickle.dumps(hop)) == hop
+
+
+def test_request_carries_every_parameter():
+    hop = AssumeRole(
+        ARN,
+        session_name="s1",
+        external_id="xyz-123",
+        policy={"Version": "2012-10-17", "Statement": []},
+        policy_arns=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+        tags={"team": "data", "env": "prod"},
+        transitive_tag_keys=["team"],
+        source_identity="alice",
+    )
+    params = hop.request(duration=900)
+    assert params["DurationSeconds"] == 900
+    assert params["ExternalId"] == "xyz-123"
+    assert params["Policy"] == '{"Version":"2012-10-17","Statement":[]}'
+    assert params["PolicyArns"] == [{"arn": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"}]
+    assert {"Key": "team", "Value": "data"} in params["Tags"]
+    assert params["TransitiveTagKeys"] == ["team"]
+    assert params["SourceIdentity"] == "alice"
+
+
+def test_default_session_name_identifies_host_and_process_and_is_valid():
+    name = default_session_name()
+    assert re.fullmatch(r"[\w+=,.@-]{2,64}", name)
+    assert name.endswith(f"-{__import__('os').getpid()}")
+    assert AssumeRole(ARN).request(duration=None)["RoleSessionName"] == name
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"role_arn": "arn:aws:iam::12345:role/x"}, r"role_arn=.*is not a role ARN"),
+        ({"role_arn": "arn:aws:iam::123456789012:user/x"}, "is not a role ARN"),
+        ({"role_arn": "not-an-arn"}, "is not a role ARN"),
+        ({"session_name": "x"}, r"session_name='x' is invalid: it must be 2-64"),
+        ({"session_name": "a" * 65}, "2-64 characters"),
+        ({"session_name": "has space"}, "session_name="),
+        ({"external_id": "x"}, "external_id of 1 characters is invalid: it must be 2-1224"),
+        ({"external_id": "x" * 1225}, "2-1224"),
+        ({"external_id": "bad id!"}, "external_id"),
+        ({"policy": "{" + " " * 2100 + "}"}, "policy is 2102 characters; STS allows at most 2048"),
+        ({"policy": "not json"}, "policy is not valid JSON"),
+        ({"policy_arns": ["arn:aws:iam::aws:role/x"]}, "not a managed policy ARN"),
+        ({"policy_arns": [f"arn:aws:iam::aws:policy/p{i}" for i in range(11)]}, "at most 10"),
+        ({"tags": {"aws:x": "y"}}, "reserved prefix"),
+        ({"tags": {f"k{i}": "v" for i in range(51)}}, "at most 50"),
+        ({"tags": {"a": "b"}, "transitive_tag_keys": ["c"]}, "not one of this hop's tags"),
+        ({"source_identity": "x"}, "source_identity"),
+        ({"duration": 899}, r"duration=899 s \(14m59s\) is out of range: allowed 900-43200 s"),
+        ({"duration": "13h"}, "out of range: allowed 900-43200 s"),
+        ({"duration": "1y"}, "is not a duration"),
+    ],
+)
+def test_bad_input_is_refused_with_what_and_why(kwargs, message):
+    kwargs = dict(kwargs)
+    role_arn = kwargs.pop("role_arn", ARN)
+    with pytest.raises(ConfigurationError, match=message) as info:
+        AssumeRole(role_arn, **kwargs)
+    assert isinstance(info.value, ValueError)
+
+
+def test_36h_on_a_role_says_only_session_tokens_go_that_long():
+    with pytest.raises(ConfigurationError) as info:
+        AssumeRole(ARN, duration="36h")
+    text = str(info.value)
+    assert "129600 s (36h)" in text
+    assert "900-43200 s (15m-12h)" in text
+    assert "only session tokens" in text
+    assert GetSessionToken(duration="36h").duration == 129600
+
+
+def test_get_session_token_range():
+    with pytest.raises(ConfigurationError, match="900-129600 s"):
+        GetSessionToken(duration="37h")
+
+
+def test_chained_hop_own_duration_over_an_hour_is_refused_at_construction():
+    with pytest.raises(ConfigurationError) as info:
+        RefreshableSession(
+            AssumeRole(ARN, session_name="hop1"),
+            AssumeRole("arn:aws:iam::222222222222:role/data", duration="2h"),
+            source=STATIC,
+        )
+    text = str(info.value)
+    assert "hop 2 of 2" in text
+    assert "out of range: allowed 900-3600 s" in text
+    assert "role chaining" in text
+
+
+def test_session_duration_is_lowered_per_hop_and_logged(caplog):
+    caplog.set_level("INFO", logger="refreshsts")
+    session = RefreshableSession(
+        AssumeRole(ARN, session_name="hop1"),
+        AssumeRole("arn:aws:iam::222222222222:role/data", session_name="hop2"),
+        source=STATIC,
+        duration="12h",
+    )
+    links = session._chain.links
+    assert [link._duration for link in links] == [43200, 3600]
+    assert "session duration 12h is longer than this hop allows; using 1h" in caplog.text
+
+
+def test_session_duration_beyond_every_operation_is_refused():
+    with pytest.raises(ConfigurationError, match="out of range"):
+        RefreshableSession(AssumeRole(ARN), source=STATIC, duration=600)
+
+
+def test_get_session_token_must_be_first():
+    with pytest.raises(ConfigurationError, match="must be the first hop"):
+        RefreshableSession(AssumeRole(ARN), GetSessionToken(), source=STATIC)
+
+
+def test_no_hops_and_wrong_objects_are_refused():
+    with pytest.raises(ConfigurationError, match="at least one hop"):
+        RefreshableSession(source=STATIC)
+    with pytest.raises(ConfigurationError, match="hop 1 is a str"):
+        RefreshableSession(ARN, source=STATIC)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="does not implement CredentialCache"):
+        RefreshableSession(AssumeRole(ARN), source=STATIC, cache=object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="source=int"):
+        RefreshableSession(AssumeRole(ARN), source=3)  # type: ignore[arg-type]
+
+
+def test_public_names_exist():
+    for name in [
+        "RefreshableSession",
+        "AssumeRole",
+        "GetSessionToken",
+        "MemoryCache",
+        "NoCache",
+        "CredentialCache",
+        "ConfigurationError",
+        "RefreshError",
+        "RefreshstsError",
+    ]:
+        assert hasattr(refreshsts, name)
+    assert issubclass(refreshsts.ConfigurationError, refreshsts.RefreshstsError)
+    assert issubclass(refreshsts.ConfigurationError, ValueError)
+
+
+def test_a_missing_profile_is_a_configuration_error(tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    config.write_text("[profile real]\nregion = us-west-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with pytest.raises(ConfigurationError, match=r"source='nobody': no such profile.*real"):
+        RefreshableSession(AssumeRole(ARN), source="nobody")
