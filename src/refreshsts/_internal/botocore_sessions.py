@@ -65,7 +65,16 @@ _STS_DEFAULTS = Config(
 
 def sts_client_config(user: Config | None) -> Config:
     """botocore's standard retries and short timeouts, overridden by the caller's Config."""
-    return _STS_DEFAULTS if user is None else _STS_DEFAULTS.merge(user)
+    if user is None:
+        return _STS_DEFAULTS
+    merged = _STS_DEFAULTS.merge(user)
+    retries = getattr(user, "retries", None)
+    if retries:
+        defaults = {"mode": "standard"}
+        if "total_max_attempts" not in retries:
+            defaults["max_attempts"] = 3  # type: ignore[assignment]
+        merged = merged.merge(Config(retries={**defaults, **retries}))
+    return merged
 
 
 def config_key(config: Config | None) -> Any:
