@@ -1,0 +1,102 @@
+"""Shared fixtures: one moto server per session, a fresh world per test, the STS proxy, env.
+
+Any test that uses `moto_server` (directly or through `world`, `sts_proxy`, `aws_env`, ...) is
+marked `integration` automatically, so `pytest -m "not integration"` skips them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.moto_server import (
+    AwsFiles,
+    CrossAccountChain,
+    MotoServer,
+    World,
+    build_cross_account_chain,
+    build_world,
+    write_aws_files,
+)
+from fixtures.sts_proxy import StsProxy
+
+SERVER_FIXTURE = "moto_server"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """The session's moto server, IAM auth on (use `moto_server.admin()` to build things)."""
+    server = MotoServer().start()
+    try:
+        server.auth_on()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def world(moto_server: MotoServer) -> World:
+    """A fresh seed walkthrough world (unique suffix), built with auth off; auth is on after."""
+    built = build_world(moto_server, suffix=f"-{uuid.uuid4().hex[:10]}")
+    moto_server.auth_on()
+    return built
+
+
+@pytest.fixture
+def cross_account_chain(moto_server: MotoServer, world: World) -> CrossAccountChain:
+    """`world`'s user -> hub (111111111111) -> data-reader (222222222222); auth on after."""
+    chain = build_cross_account_chain(moto_server, world)
+    moto_server.auth_on()
+    return chain
+
+
+@pytest.fixture
+def sts_proxy(moto_server: MotoServer) -> Iterator[StsProxy]:
+    """A recording, fault-injecting proxy in front of the session's moto server."""
+    with StsProxy(moto_server.url) as proxy:
+        yield proxy
+
+
+def _isolate_aws_env(monkeypatch: pytest.MonkeyPatch, files: AwsFiles) -> None:
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name in ("BOTO_CONFIG", "MOTO_ACCOUNT_ID"):
+            monkeypatch.delenv(name, raising=False)
+    for name, value in files.env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def aws_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_server: MotoServer, world: World
+) -> AwsFiles:
+    """Isolated HOME and AWS files: profile `ststestprofile` holds the world user's keys.
+
+    Every AWS_* variable of the real environment is removed first; AWS_ENDPOINT_URL points at
+    the moto server. AWS_PROFILE and AWS_DEFAULT_REGION stay unset.
+    """
+    files = write_aws_files(
+        tmp_path / "home", world.access_key_id, world.secret_access_key, moto_server.url
+    )
+    _isolate_aws_env(monkeypatch, files)
+    return files
+
+
+@pytest.fixture
+def proxied_aws_env(
+    monkeypatch: pytest.MonkeyPatch, aws_env: AwsFiles, sts_proxy: StsProxy
+) -> AwsFiles:
+    """`aws_env` with AWS_ENDPOINT_URL pointing at `sts_proxy` instead of the server."""
+    env = {**aws_env.env, "AWS_ENDPOINT_URL": sts_proxy.url}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sts_proxy.url)
+    return dataclasses.replace(aws_env, endpoint_url=sts_proxy.url, env=env)
