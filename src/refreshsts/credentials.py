@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
+from ._internal import worker
 from ._internal.backoff import Backoff
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache
@@ -45,9 +46,9 @@ class _StaleFallback(Exception):
 class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     """Credentials of one hop that fetch themselves through a cache and refresh on time.
 
-    Outside the advisory window a read costs one comparison. In the advisory window one
-    caller refreshes while the others carry on with the credentials in hand; a failure there
-    is logged and retried after a backoff, never raised. In the mandatory window callers wait
+    Outside the advisory window a read costs one comparison. In the advisory window the
+    first caller hands the refresh to a worker thread and everyone carries on with the
+    credentials in hand; a failure there is logged and retried after a backoff, never raised. In the mandatory window callers wait
     (at most `wait_timeout` s) for the refresh; a failure is raised as `RefreshError` only
     when the credentials in hand are about to expire.
     """
@@ -122,6 +123,26 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         """The credentials in hand without refreshing (None before the first fetch)."""
         return self._current
 
+    def refresh(self) -> None:
+        """Fetch new credentials now, waiting for any refresh already under way.
+
+        For callers that know the credentials in hand were rejected (an ExpiredToken
+        answer); raises RefreshError when the fetch fails and nothing valid is left.
+        """
+        if not self._refresh_lock.acquire(timeout=self._wait_timeout):
+            self._fail(TimeoutError(f"waited {self._wait_timeout:.0f} s for another refresh"))
+        try:
+            self._attempt(mandatory=True)
+        finally:
+            self._refresh_lock.release()
+
+    def wait_for_refresh(self, timeout: float | None = None) -> bool:
+        """Block until no refresh of these credentials is under way; False on timeout."""
+        if not self._refresh_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._refresh_lock.release()
+        return True
+
     # -- refresh timing ------------------------------------------------------------------
 
     def _refresh(self) -> None:
@@ -132,10 +153,10 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             if now < self._retry_at or not self._refresh_lock.acquire(blocking=False):
                 return
             try:
-                if time.time() >= self._advisory_at:
-                    self._attempt(mandatory=False)
-            finally:
+                worker.submit(self._advisory_refresh)
+            except Exception:
                 self._refresh_lock.release()
+                raise
             return
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
             if time.time() < self._usable_until:
@@ -151,6 +172,16 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                 if self._last_error is not None:
                     self._fail(self._last_error)
             self._attempt(mandatory=True)
+        finally:
+            self._refresh_lock.release()
+
+    def _advisory_refresh(self) -> None:
+        """Run on the refresh pool holding `_refresh_lock`, which the caller acquired."""
+        try:
+            if time.time() >= self._advisory_at:
+                self._attempt(mandatory=False)
+        except Exception:
+            logger.debug("advisory refresh of %s ended early", self.label, exc_info=True)
         finally:
             self._refresh_lock.release()
 

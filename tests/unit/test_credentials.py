@@ -67,6 +67,8 @@ def test_900s_credentials_refresh_once_in_their_advisory_window(clock):
     creds.get_frozen_credentials()
     assert sts.calls == 1, "a 15-minute credential must not refresh before 5 minutes remain"
     clock.shift(2)
+    creds.get_frozen_credentials()
+    assert creds.wait_for_refresh(5)
     assert creds.get_frozen_credentials().access_key == "AKID2"
     assert sts.calls == 2
 
@@ -88,6 +90,7 @@ def test_advisory_failure_keeps_valid_credentials_and_backs_off(clock, caplog):
     clock.shift(650)
     sts.fail = True
     assert creds.get_frozen_credentials().access_key == "AKID1"
+    assert creds.wait_for_refresh(5)
     assert sts.calls == 2
     for _ in range(50):
         assert creds.get_frozen_credentials().access_key == "AKID1"
@@ -150,20 +153,27 @@ def test_32_threads_on_fresh_credentials_make_one_call():
     assert seen == ["AKID1"] * 32
 
 
-def test_advisory_refresh_does_not_block_other_callers():
+def test_advisory_refresh_blocks_no_caller():
     sts = FakeSTS(3.0)
     creds = make(sts)
     creds.get_frozen_credentials()
     time.sleep(2.1)
     sts.gate = threading.Event()
-    refresher = threading.Thread(target=creds.get_frozen_credentials)
-    refresher.start()
-    time.sleep(0.05)
-    started = time.perf_counter()
-    assert creds.get_frozen_credentials().access_key == "AKID1"
-    assert time.perf_counter() - started < 0.05
+    for _ in range(3):
+        started = time.perf_counter()
+        assert creds.get_frozen_credentials().access_key == "AKID1"
+        assert time.perf_counter() - started < 0.05
     sts.gate.set()
-    refresher.join()
+    assert creds.wait_for_refresh(5)
+    assert creds.get_frozen_credentials().access_key == "AKID2"
+    assert sts.calls == 2
+
+
+def test_refresh_forces_a_fetch(clock):
+    sts = FakeSTS()
+    creds = make(sts)
+    creds.get_frozen_credentials()
+    creds.refresh()
     assert creds.get_frozen_credentials().access_key == "AKID2"
 
 
