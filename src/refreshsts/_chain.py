@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -51,7 +52,11 @@ def plan_durations(hops: Sequence[Hop], session_default: Duration) -> list[Durat
                 "so it must be the first hop"
             )
         duration = hop.resolve_duration(session_default, chained=chained, where=where)
-        if hop.duration is None and isinstance(session_default, int) and duration != session_default:
+        if (
+            hop.duration is None
+            and isinstance(session_default, int)
+            and duration != session_default
+        ):
             logger.info(
                 "%s: session duration %s is longer than this hop allows; using %s",
                 where,
@@ -82,7 +87,7 @@ class _Link:
         self._signer = signer
         self._is_max = duration == MAX
         self._duration: int | None = (
-            hop.limits(chained=chained).maximum if duration == MAX else duration  # type: ignore[assignment]
+            hop.limits(chained=chained).maximum if duration == MAX else duration
         )
         self._stepped_down = False
         self._client: Any = None
@@ -92,7 +97,9 @@ class _Link:
     def sts_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                signer = self._signer if self._signer is not None else self._chain.source.credentials()
+                signer = (
+                    self._signer if self._signer is not None else self._chain.source.credentials()
+                )
                 self._client = self._chain.sts_client(signer)
             return self._client
 
@@ -143,7 +150,7 @@ class Chain:
         self.links: list[_Link] = []
         self.credentials: list[RefreshingCredentials] = []
         signer: Credentials | None = None
-        for index, (hop, duration) in enumerate(zip(hops, durations)):
+        for index, (hop, duration) in enumerate(zip(hops, durations, strict=True)):
             link = _Link(
                 hop,
                 position=index + 1,
@@ -155,7 +162,7 @@ class Chain:
             creds = RefreshingCredentials(
                 link.fetch,
                 cache=cache,
-                cache_key=lambda i=index: self.cache_key(i),
+                cache_key=functools.partial(self.cache_key, index),
                 label=f"hop {index + 1} of {len(hops)} ({hop.label})",
                 hop=index + 1,
                 windows=windows,
@@ -174,7 +181,7 @@ class Chain:
 
     def sts_client(self, signer: Credentials) -> Any:
         """An STS client signed by `signer`, honouring AWS_ENDPOINT_URL(_STS) and the Config."""
-        session = new_botocore_session(credentials=signer)
+        session = new_botocore_session(profile=self.source.profile, credentials=signer)
         return session.create_client(
             "sts",
             region_name=self.sts_region,

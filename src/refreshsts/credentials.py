@@ -48,7 +48,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     Outside the advisory window a read costs one comparison. In the advisory window the
     first caller hands the refresh to a worker thread and everyone carries on with the
-    credentials in hand; a failure there is logged and retried after a backoff, never raised. In the mandatory window callers wait
+    credentials in hand; a failure there is logged and retried after a backoff, never raised.
+    In the mandatory window callers wait
     (at most `wait_timeout` s) for the refresh; a failure is raised as `RefreshError` only
     when the credentials in hand are about to expire.
     """
@@ -187,7 +188,9 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     def _attempt(self, *, mandatory: bool) -> None:
         started = time.time()
-        logger.debug("refreshing %s (%s window)", self.label, "mandatory" if mandatory else "advisory")
+        logger.debug(
+            "refreshing %s (%s window)", self.label, "mandatory" if mandatory else "advisory"
+        )
         try:
             fresh = self._load()
         except _StaleFallback as stale:
@@ -280,8 +283,11 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             try:
                 stack.enter_context(self._cache.lock(key, self._wait_timeout))
             except Exception as exc:
-                logger.warning("%s: cache lock unavailable (%s); refreshing without it",
-                               self.label, _describe(exc))
+                logger.warning(
+                    "%s: cache lock unavailable (%s); refreshing without it",
+                    self.label,
+                    _describe(exc),
+                )
             cached = self._cache_get(key)
             if self._fresh_enough(cached, time.time()):
                 assert cached is not None
@@ -297,16 +303,18 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             try:
                 self._cache.set(key, fresh)
             except Exception as exc:
-                logger.warning("%s: could not store credentials in the cache: %s",
-                               self.label, _describe(exc))
+                logger.warning(
+                    "%s: could not store credentials in the cache: %s", self.label, _describe(exc)
+                )
             return fresh
 
     def _cache_get(self, key: str) -> TemporaryCredentials | None:
         try:
             return self._cache.get(key)
         except Exception as exc:
-            logger.warning("%s: cache read failed (%s); treating it as a miss",
-                           self.label, _describe(exc))
+            logger.warning(
+                "%s: cache read failed (%s); treating it as a miss", self.label, _describe(exc)
+            )
             return None
 
     # -- hygiene -------------------------------------------------------------------------

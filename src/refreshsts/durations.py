@@ -24,13 +24,17 @@ _TEXT = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Literal["max"]:
     """Return `value` as whole seconds, or ``"max"``; malformed input is a ConfigurationError."""
     if isinstance(value, bool):
-        raise ConfigurationError(f"{name}={value!r} is not a duration: use seconds, a timedelta or text like '1h'")
+        raise ConfigurationError(
+            f"{name}={value!r} is not a duration: use seconds, a timedelta or text like '1h'"
+        )
     if isinstance(value, int):
         seconds = value
     elif isinstance(value, _dt.timedelta):
         total = value.total_seconds()
         if total != int(total):
-            raise ConfigurationError(f"{name}={value!r} has a fraction of a second: STS takes whole seconds")
+            raise ConfigurationError(
+                f"{name}={value!r} has a fraction of a second: STS takes whole seconds"
+            )
         seconds = int(total)
     elif isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
@@ -47,12 +51,13 @@ def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Lite
                 )
             seconds = sum(
                 int(part) * unit
-                for part, unit in zip(match.groups(), _UNIT_SECONDS.values())
+                for part, unit in zip(match.groups(), _UNIT_SECONDS.values(), strict=True)
                 if part is not None
             )
     else:
         raise ConfigurationError(
-            f"{name}={value!r} is a {type(value).__name__}: use seconds (int), a timedelta or text like '1h'"
+            f"{name}={value!r} is a {type(value).__name__}: use seconds (int), a timedelta "
+            "or text like '1h'"
         )
     if seconds <= 0:
         raise ConfigurationError(f"{name}={value!r} must be positive")

@@ -28,7 +28,8 @@ class RefreshWindows:
     def __post_init__(self) -> None:
         if not 0 < self.advisory_fraction < 1:
             raise ConfigurationError(
-                f"RefreshWindows: advisory_fraction={self.advisory_fraction} must be between 0 and 1"
+                f"RefreshWindows: advisory_fraction={self.advisory_fraction} "
+                "must be between 0 and 1"
             )
         if not 0 < self.mandatory_fraction < self.advisory_fraction:
             raise ConfigurationError(

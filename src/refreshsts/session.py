@@ -55,8 +55,8 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
                 f"sts_config={type(sts_config).__name__} is not a botocore.config.Config"
             )
         self._source = resolve_source(source)
-        self._recipe = {
-            "hops": tuple(hops),
+        self._hops = tuple(hops)
+        self._recipe: dict[str, Any] = {
             "region": region,
             "duration": duration,
             "cache": cache,
@@ -88,7 +88,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
 
     @property
     def hops(self) -> tuple[Hop, ...]:
-        return self._recipe["hops"]  # type: ignore[no-any-return]
+        return self._hops
 
     @property
     def source(self) -> Source:
@@ -102,7 +102,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
     def get_credentials(self) -> RefreshingCredentials:
         return self._chain.final
 
-    def client(  # type: ignore[override]
+    def client(
         self,
         service_name: str,
         region_name: str | None = None,
@@ -134,8 +134,15 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
                 aws_account_id=aws_account_id,
                 **kwargs,
             )
-        key = (service_name, region_name, api_version, use_ssl, verify, endpoint_url,
-               config_key(config))
+        key = (
+            service_name,
+            region_name,
+            api_version,
+            use_ssl,
+            verify,
+            endpoint_url,
+            config_key(config),
+        )
         found = self._clients.get(key)
         if found is not None:
             return found
@@ -159,16 +166,12 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        kind, profile = self._source.recipe()
-        recipe = dict(self._recipe)
-        recipe["source"] = profile
-        return (_rebuild, (recipe,))
+        _, profile = self._source.recipe()
+        return (_rebuild, (self._hops, {**self._recipe, "source": profile}))
 
 
-def _rebuild(recipe: dict[str, Any]) -> RefreshableSession:
-    recipe = dict(recipe)
-    hops = recipe.pop("hops")
-    return RefreshableSession(*hops, **recipe)
+def _rebuild(hops: tuple[Hop, ...], options: dict[str, Any]) -> RefreshableSession:
+    return RefreshableSession(*hops, **options)
 
 
 def _is_cache(cache: object) -> bool:

@@ -46,8 +46,9 @@ def test_seed_walkthrough(world, proxied_aws_env, sts_proxy):
     assert sts_proxy.signers("AssumeRole") == [world.access_key_id]
 
 
-def test_200_requests_on_15_minute_credentials_make_one_assume_role(world, proxied_aws_env,
-                                                                    sts_proxy):
+def test_200_requests_on_15_minute_credentials_make_one_assume_role(
+    world, proxied_aws_env, sts_proxy
+):
     s3 = seed_session(world, duration="15m").client("s3")
     for _ in range(200):
         s3.list_objects_v2(Bucket=world.bucket)
@@ -63,7 +64,7 @@ def test_32_threads_on_a_fresh_session_make_one_assume_role(world, proxied_aws_e
         try:
             barrier.wait()
             session.client("s3").list_objects_v2(Bucket=world.bucket)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(32)]
@@ -113,8 +114,9 @@ def test_cross_account_chain_signs_each_hop_with_the_one_before(
         lambda w: AssumeRole(w.role_arn, external_id="a"),
         lambda w: AssumeRole(w.role_arn, policy="{" + " " * 3000 + "}"),
         lambda w: AssumeRole("arn:aws:iam::123:role/nope"),
-        lambda w: RefreshableSession(AssumeRole(w.role_arn), AssumeRole(w.role_arn, duration="2h"),
-                                     source=PROFILE),
+        lambda w: RefreshableSession(
+            AssumeRole(w.role_arn), AssumeRole(w.role_arn, duration="2h"), source=PROFILE
+        ),
         lambda w: RefreshableSession(AssumeRole(w.role_arn), GetSessionToken(), source=PROFILE),
         lambda w: RefreshableSession(AssumeRole(w.role_arn), source="no-such-profile"),
         lambda w: RefreshableSession(AssumeRole(w.role_arn), source=PROFILE, duration="5m"),
@@ -148,8 +150,9 @@ def test_a_pickled_session_carries_no_secret_and_works_in_a_spawned_process(
 
 
 @pytest.mark.slow
-def test_keys_rotate_and_no_request_is_signed_with_an_expired_key(world, proxied_aws_env,
-                                                                  sts_proxy):
+def test_keys_rotate_and_no_request_is_signed_with_an_expired_key(
+    world, proxied_aws_env, sts_proxy
+):
     sts_proxy.expiration_seconds = 6
     session = seed_session(world)
     s3 = session.client("s3")
@@ -172,7 +175,9 @@ def test_chain_rotates_from_the_root(world, cross_account_chain, proxied_aws_env
     session = RefreshableSession(
         AssumeRole(chain.hub_role_arn, session_name="hop1"),
         AssumeRole(chain.target_role_arn, session_name="hop2"),
-        source=PROFILE, region="us-west-2", cache=NoCache(),
+        source=PROFILE,
+        region="us-west-2",
+        cache=NoCache(),
     )
     s3 = session.client("s3")
     deadline = time.monotonic() + 9
@@ -185,8 +190,9 @@ def test_chain_rotates_from_the_root(world, cross_account_chain, proxied_aws_env
     assert len(hop1_keys) >= 2, "hop 2 must have been signed by more than one hop-1 key"
 
 
-def test_sts_down_in_the_advisory_window_changes_nothing_for_callers(world, proxied_aws_env,
-                                                                     sts_proxy):
+def test_sts_down_in_the_advisory_window_changes_nothing_for_callers(
+    world, proxied_aws_env, sts_proxy
+):
     sts_proxy.expiration_seconds = 12
     session = seed_session(world)
     s3 = session.client("s3")
@@ -203,8 +209,7 @@ def test_sts_down_in_the_advisory_window_changes_nothing_for_callers(world, prox
     assert sts_proxy.calls("AssumeRole") >= 2, "the advisory refresh was attempted"
 
 
-def test_sts_down_past_expiry_is_a_refresh_error_naming_the_hop(world, proxied_aws_env,
-                                                                sts_proxy):
+def test_sts_down_past_expiry_is_a_refresh_error_naming_the_hop(world, proxied_aws_env, sts_proxy):
     sts_proxy.expiration_seconds = 3
     session = seed_session(world)
     session.client("s3").list_objects_v2(Bucket=world.bucket)

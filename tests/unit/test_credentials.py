@@ -36,7 +36,11 @@ class FakeSTS:
 
 def make(sts, cache=None, key="k"):
     return RefreshingCredentials(
-        sts, cache=cache if cache is not None else NoCache(), cache_key=lambda: key, label="hop 1 of 1 (test)", hop=1
+        sts,
+        cache=cache if cache is not None else NoCache(),
+        cache_key=lambda: key,
+        label="hop 1 of 1 (test)",
+        hop=1,
     )
 
 
@@ -75,7 +79,14 @@ def test_900s_credentials_refresh_once_in_their_advisory_window(clock):
 
 @pytest.mark.parametrize(
     ("lifetime", "advisory", "mandatory"),
-    [(900, 300, 60), (3600, 900, 60), (43200, 3600, 60), (129600, 3600, 60), (12, 4, 1.2), (300, 100, 30)],
+    [
+        (900, 300, 60),
+        (3600, 900, 60),
+        (43200, 3600, 60),
+        (129600, 3600, 60),
+        (12, 4, 1.2),
+        (300, 100, 30),
+    ],
 )
 def test_windows_are_sized_by_lifetime(lifetime, advisory, mandatory):
     windows = RefreshWindows()
@@ -110,7 +121,9 @@ def test_mandatory_failure_still_serves_unexpired_and_never_expired(clock):
     clock.shift(870)
     assert creds.get_frozen_credentials().access_key == "AKID1"
     clock.shift(29)
-    with pytest.raises(RefreshError, match=r"hop 1 of 1 \(test\).*ConnectionError: sts unreachable") as info:
+    with pytest.raises(
+        RefreshError, match=r"hop 1 of 1 \(test\).*ConnectionError: sts unreachable"
+    ) as info:
         creds.get_frozen_credentials()
     assert info.value.hop == 1
     assert isinstance(info.value.__cause__, ConnectionError)
@@ -141,8 +154,10 @@ def test_32_threads_on_fresh_credentials_make_one_call():
     sts.gate = threading.Event()
     creds = make(sts)
     seen = []
-    threads = [threading.Thread(target=lambda: seen.append(creds.get_frozen_credentials().access_key))
-               for _ in range(32)]
+    threads = [
+        threading.Thread(target=lambda: seen.append(creds.get_frozen_credentials().access_key))
+        for _ in range(32)
+    ]
     for t in threads:
         t.start()
     time.sleep(0.2)

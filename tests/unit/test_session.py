@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import refreshsts
@@ -16,28 +17,42 @@ from refreshsts import AssumeRole, MemoryCache, NoCache, RefreshableSession
 from refreshsts.hops.assume_role import AssumeRole as AssumeRoleClass
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
-TRUST = {"Version": "2012-10-17",
-         "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+}
 
 
 @pytest.fixture
 def aws(monkeypatch, tmp_path):
-    for name in ["AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"]:
+    for name in [
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_STS",
+    ]:
         monkeypatch.delenv(name, raising=False)
-    (tmp_path / "config").write_text("[profile ststestprofile]\nregion = us-west-2\n"
-                                     "[profile other]\nregion = us-west-2\n")
+    (tmp_path / "config").write_text(
+        "[profile ststestprofile]\nregion = us-west-2\n[profile other]\nregion = us-west-2\n"
+    )
     (tmp_path / "credentials").write_text(
         "[ststestprofile]\naws_access_key_id = AKIAUSERONE00000001\n"
         "aws_secret_access_key = user-one-secret-value\n"
         "[other]\naws_access_key_id = AKIAUSERTWO00000002\n"
-        "aws_secret_access_key = user-two-secret-value\n")
+        "aws_secret_access_key = user-two-secret-value\n"
+    )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with mock_aws():
-        iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
+        iam = boto3.client(
+            "iam",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         iam.create_role(RoleName="reader", AssumeRolePolicyDocument=json.dumps(TRUST))
         yield
 
@@ -56,8 +71,9 @@ def calls(monkeypatch):
 
 
 def test_drop_in_boto3_session(aws, calls):
-    session = RefreshableSession(AssumeRole(ROLE, session_name="mytestsession"),
-                                 source="ststestprofile", cache=NoCache())
+    session = RefreshableSession(
+        AssumeRole(ROLE, session_name="mytestsession"), source="ststestprofile", cache=NoCache()
+    )
     assert isinstance(session, boto3.Session)
     assert session.region_name == "us-west-2"
     assert isinstance(session.get_credentials(), RefreshableCredentials)
@@ -68,8 +84,12 @@ def test_drop_in_boto3_session(aws, calls):
 
 
 def test_200_requests_on_15_minute_credentials_make_one_call(aws, calls):
-    session = RefreshableSession(AssumeRole(ROLE, session_name="s1"), source="ststestprofile",
-                                 duration="15m", cache=NoCache())
+    session = RefreshableSession(
+        AssumeRole(ROLE, session_name="s1"),
+        source="ststestprofile",
+        duration="15m",
+        cache=NoCache(),
+    )
     s3 = session.client("s3")
     for _ in range(200):
         s3.list_buckets()
@@ -79,8 +99,10 @@ def test_200_requests_on_15_minute_credentials_make_one_call(aws, calls):
 def test_ten_sessions_on_one_role_share_the_default_cache(aws, calls):
     refreshsts.set_default_cache(MemoryCache())
     try:
-        sessions = [RefreshableSession(AssumeRole(ROLE, session_name="s1"), source="ststestprofile")
-                    for _ in range(10)]
+        sessions = [
+            RefreshableSession(AssumeRole(ROLE, session_name="s1"), source="ststestprofile")
+            for _ in range(10)
+        ]
         keys = {s.get_credentials().get_frozen_credentials().access_key for s in sessions}
     finally:
         refreshsts.set_default_cache(None)
@@ -90,18 +112,23 @@ def test_ten_sessions_on_one_role_share_the_default_cache(aws, calls):
 
 def test_two_principals_are_never_handed_each_others_role_credentials(aws, calls):
     cache = MemoryCache()
-    one = RefreshableSession(AssumeRole(ROLE, session_name="s1"), source="ststestprofile", cache=cache)
+    one = RefreshableSession(
+        AssumeRole(ROLE, session_name="s1"), source="ststestprofile", cache=cache
+    )
     two = RefreshableSession(AssumeRole(ROLE, session_name="s1"), source="other", cache=cache)
-    assert (one.get_credentials().get_frozen_credentials().access_key
-            != two.get_credentials().get_frozen_credentials().access_key)
+    assert (
+        one.get_credentials().get_frozen_credentials().access_key
+        != two.get_credentials().get_frozen_credentials().access_key
+    )
     assert len(calls) == 2
     for key in cache._entries:
         assert "AKIAUSER" not in key and "secret" not in key
 
 
 def test_32_threads_on_a_fresh_session_make_one_call_and_share_clients(aws, calls):
-    session = RefreshableSession(AssumeRole(ROLE, session_name="s1"), source="ststestprofile",
-                                 cache=NoCache())
+    session = RefreshableSession(
+        AssumeRole(ROLE, session_name="s1"), source="ststestprofile", cache=NoCache()
+    )
     barrier = threading.Barrier(32)
     clients, errors = [], []
 
@@ -131,7 +158,8 @@ def test_clients_are_cached_per_service_region_endpoint_and_config(aws):
     assert session.client("s3") is not session.client("s3", endpoint_url="http://127.0.0.1:1")
     config = Config(retries={"max_attempts": 2})
     assert session.client("s3", config=config) is session.client(
-        "s3", config=Config(retries={"max_attempts": 2}))
+        "s3", config=Config(retries={"max_attempts": 2})
+    )
     assert session.client("s3", config=config) is not session.client("s3")
     bucket = session.resource("s3").Bucket("x")
     assert bucket.name == "x"
@@ -145,8 +173,12 @@ def test_sessions_share_one_loader(aws):
 
 
 def test_pickle_carries_the_recipe_not_secrets(aws, calls):
-    session = RefreshableSession(AssumeRole(ROLE, session_name="s1", external_id="xyz-123"),
-                                 source="ststestprofile", region="us-west-2", duration="1h")
+    session = RefreshableSession(
+        AssumeRole(ROLE, session_name="s1", external_id="xyz-123"),
+        source="ststestprofile",
+        region="us-west-2",
+        duration="1h",
+    )
     session.client("s3").list_buckets()
     frozen = session.get_credentials().get_frozen_credentials()
     data = pickle.dumps(session)
@@ -161,8 +193,9 @@ def test_pickle_carries_the_recipe_not_secrets(aws, calls):
 
 
 def test_a_source_with_bare_keys_refuses_to_pickle_and_says_what_to_pass(aws):
-    source = boto3.Session(aws_access_key_id="AKIAEXPLICIT000001", aws_secret_access_key="shh",
-                           region_name="us-east-1")
+    source = boto3.Session(
+        aws_access_key_id="AKIAEXPLICIT000001", aws_secret_access_key="shh", region_name="us-east-1"
+    )
     session = RefreshableSession(AssumeRole(ROLE), source=source)
     with pytest.raises(TypeError, match=r"source='<profile name>' or source=None") as info:
         pickle.dumps(session)
@@ -171,12 +204,20 @@ def test_a_source_with_bare_keys_refuses_to_pickle_and_says_what_to_pass(aws):
 
 def test_no_secret_in_repr_str_or_debug_logs(aws, caplog):
     caplog.set_level(logging.DEBUG, logger="refreshsts")
-    session = RefreshableSession(AssumeRole(ROLE, session_name="s1", external_id="very-secret-ext"),
-                                 source="ststestprofile", cache=NoCache())
+    session = RefreshableSession(
+        AssumeRole(ROLE, session_name="s1", external_id="very-secret-ext"),
+        source="ststestprofile",
+        cache=NoCache(),
+    )
     session.client("s3").list_buckets()
     frozen = session.get_credentials().get_frozen_credentials()
-    texts = [repr(session), str(session), repr(session.get_credentials()), str(session.hops),
-             caplog.text]
+    texts = [
+        repr(session),
+        str(session),
+        repr(session.get_credentials()),
+        str(session.hops),
+        caplog.text,
+    ]
     for text in texts:
         for secret in [frozen.secret_key, frozen.token, "user-one-secret-value", "very-secret-ext"]:
             assert secret not in text
@@ -185,8 +226,11 @@ def test_no_secret_in_repr_str_or_debug_logs(aws, caplog):
 
 def test_sts_client_honours_endpoint_env_and_config(aws, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:4599")
-    session = RefreshableSession(AssumeRole(ROLE), source="ststestprofile",
-                                 sts_config=Config(retries={"max_attempts": 7}, read_timeout=3))
+    session = RefreshableSession(
+        AssumeRole(ROLE),
+        source="ststestprofile",
+        sts_config=Config(retries={"max_attempts": 7}, read_timeout=3),
+    )
     sts = session._chain.links[0].sts_client
     assert sts.meta.endpoint_url == "http://127.0.0.1:4599"
     assert sts.meta.config.retries["total_max_attempts"] == 8  # botocore counts the first try
@@ -202,25 +246,32 @@ def test_regional_sts_endpoint_by_default(aws):
 
 
 def test_duration_max_steps_down_once_when_sts_refuses(aws, monkeypatch):
-    from botocore.exceptions import ClientError
-
     asked = []
     original = AssumeRoleClass.call
 
     def refusing(self, client, *, duration):
         asked.append(duration)
         if duration > 3600:
-            raise ClientError({"Error": {"Code": "ValidationError", "Message":
-                              "The requested DurationSeconds exceeds the MaxSessionDuration set "
-                               "for this role."}}, "AssumeRole")
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationError",
+                        "Message": "The requested DurationSeconds exceeds the "
+                        "MaxSessionDuration set for this role.",
+                    }
+                },
+                "AssumeRole",
+            )
         return original(self, client, duration=duration)
 
     monkeypatch.setattr(AssumeRoleClass, "call", refusing)
-    session = RefreshableSession(AssumeRole(ROLE, duration="max"), source="ststestprofile",
-                                 cache=NoCache())
+    session = RefreshableSession(
+        AssumeRole(ROLE, duration="max"), source="ststestprofile", cache=NoCache()
+    )
     session.get_credentials().get_frozen_credentials()
     assert asked == [43200, 3600]
-    session.hop_credentials[0]._install(session.hop_credentials[0].credentials.__class__(
-        "a", "b", "c", 0, -1))
+    session.hop_credentials[0]._install(
+        session.hop_credentials[0].credentials.__class__("a", "b", "c", 0, -1)
+    )
     session.get_credentials().get_frozen_credentials()
     assert asked == [43200, 3600, 3600], "the stepped-down duration is remembered"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import os
 import re
 import socket
 import time
@@ -12,9 +13,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
 
+from .._temporary import TemporaryCredentials
 from ..durations import MAX, DurationLike, DurationLimits, format_duration, parse_duration
 from ..errors import ConfigurationError
-from .._temporary import TemporaryCredentials
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -63,9 +64,7 @@ class Hop(abc.ABC):
         issued = time.time()
         method = getattr(client, _snake(self.operation))
         response = method(**self.request(duration=duration))
-        return TemporaryCredentials.from_sts(
-            response, issued=issued, arn_key=self.response_arn_key
-        )
+        return TemporaryCredentials.from_sts(response, issued=issued, arn_key=self.response_arn_key)
 
     def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
         """A shorter duration to retry with when STS refuses `requested` as too long."""
@@ -103,7 +102,7 @@ def init_duration(hop: Hop, where: str, value: DurationLike | None) -> None:
 
 def check_range(where: str, seconds: int, limits: DurationLimits) -> None:
     if not limits.minimum <= seconds <= limits.maximum:
-        note = f"; {limits.note}" if limits.note else ""
+        note = f"; {limits.note}" if limits.note and seconds > limits.maximum else ""
         raise ConfigurationError(
             f"{where}: duration={seconds} s ({format_duration(seconds)}) is out of range: "
             f"allowed {limits.describe()}{note}"
@@ -115,12 +114,9 @@ _HOST_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 def default_session_name() -> str:
     """A valid RoleSessionName naming this host and process, so CloudTrail shows who it was."""
-    import os
-
     host = _HOST_CHARS.sub("-", socket.gethostname().split(".")[0]) or "host"
     pid = str(os.getpid())
-    name = f"refreshsts-{host[: 64 - len('refreshsts--') - len(pid)]}-{pid}"
-    return name
+    return f"refreshsts-{host[: 64 - len('refreshsts--') - len(pid)]}-{pid}"
 
 
 def _snake(operation: str) -> str:

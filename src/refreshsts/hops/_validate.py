@@ -104,7 +104,9 @@ def tags(where: str, values: Mapping[str, str] | None) -> tuple[tuple[str, str],
     if not isinstance(values, Mapping):
         raise ConfigurationError(f"{where}: tags must be a mapping of key to value")
     if len(values) > MAX_TAGS:
-        raise ConfigurationError(f"{where}: {len(values)} tags given; STS allows at most {MAX_TAGS}")
+        raise ConfigurationError(
+            f"{where}: {len(values)} tags given; STS allows at most {MAX_TAGS}"
+        )
     for key, value in values.items():
         if not isinstance(key, str) or not 1 <= len(key) <= 128 or not TAG_CHARS.fullmatch(key):
             raise ConfigurationError(

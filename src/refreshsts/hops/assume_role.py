@@ -18,9 +18,7 @@ TagsLike = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 
 ROLE_MAX = 43200
 CHAINED_MAX = 3600
-_LONGER_NOTE = (
-    "only session tokens (GetSessionToken, GetFederationToken) may last longer than 12h"
-)
+_LONGER_NOTE = "only session tokens (GetSessionToken, GetFederationToken) may last longer than 12h"
 _CHAINED_NOTE = (
     "this hop is role chaining (its caller is the role before it) and AWS caps chained "
     "role sessions at 1h"
@@ -38,11 +36,11 @@ class AssumeRole(Hop):
     role_arn: str
     session_name: str | None = None
     external_id: str | None = field(default=None, repr=False)
-    duration: Duration = None  # type: ignore[assignment]
-    policy: str | Mapping[str, Any] | None = None
-    policy_arns: Iterable[str] = ()
-    tags: TagsLike = None
-    transitive_tag_keys: Iterable[str] = ()
+    duration: Duration = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
     source_identity: str | None = None
 
     operation: ClassVar[str] = "AssumeRole"
@@ -65,19 +63,34 @@ class AssumeRole(Hop):
         where = f"AssumeRole({role_arn!r})" if isinstance(role_arn, str) else "AssumeRole"
         put = object.__setattr__
         put(self, "role_arn", check.role_arn(where, role_arn))
-        put(self, "session_name", None if session_name is None
-            else check.name_like(where, session_name, name="session_name"))
-        put(self, "external_id", None if external_id is None
-            else check.external_id(where, external_id))
+        put(
+            self,
+            "session_name",
+            None
+            if session_name is None
+            else check.name_like(where, session_name, name="session_name"),
+        )
+        put(
+            self,
+            "external_id",
+            None if external_id is None else check.external_id(where, external_id),
+        )
         put(self, "duration", None)
         init_duration(self, where, duration)
         put(self, "policy", None if policy is None else check.policy(where, policy))
         put(self, "policy_arns", check.policy_arns(where, policy_arns))
         pairs = check.tags(where, dict(tags) if tags is not None else None)
         put(self, "tags", pairs)
-        put(self, "transitive_tag_keys", check.transitive_tag_keys(where, transitive_tag_keys, pairs))
-        put(self, "source_identity", None if source_identity is None
-            else check.source_identity(where, source_identity))
+        put(
+            self,
+            "transitive_tag_keys",
+            check.transitive_tag_keys(where, transitive_tag_keys, pairs),
+        )
+        put(
+            self,
+            "source_identity",
+            None if source_identity is None else check.source_identity(where, source_identity),
+        )
 
     def limits(self, *, chained: bool) -> DurationLimits:
         if chained:
@@ -103,7 +116,7 @@ class AssumeRole(Hop):
         if self.policy_arns:
             params["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
         if self.tags:
-            params["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]  # type: ignore[union-attr]
+            params["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
         if self.transitive_tag_keys:
             params["TransitiveTagKeys"] = list(self.transitive_tag_keys)
         if self.source_identity is not None:

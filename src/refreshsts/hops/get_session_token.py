@@ -21,7 +21,7 @@ class GetSessionToken(Hop):
     STS refuses this call from a role session, so it can only be the first hop.
     """
 
-    duration: Duration = None  # type: ignore[assignment]
+    duration: Duration = None
 
     operation: ClassVar[str] = "GetSessionToken"
     may_follow_role: ClassVar[bool] = False
