@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, NoReturn
@@ -28,6 +30,17 @@ __all__ = ["RefreshingCredentials"]
 logger = logging.getLogger("refreshsts")
 
 _NEVER = float("-inf")
+_LIVE: weakref.WeakSet[RefreshingCredentials] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A refresh under way in the parent never finishes in the child: free its lock."""
+    for creds in list(_LIVE):
+        creds._refresh_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 DEFAULT_WAIT = 60.0
 
 
@@ -93,6 +106,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._last_error: BaseException | None = None
         self.refresh_count = 0
         self.failure_count = 0
+        _LIVE.add(self)
 
     # -- what botocore and boto3 read ------------------------------------------------------
 

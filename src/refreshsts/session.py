@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -22,6 +23,9 @@ from .sources import Source, SourceLike, resolve_source
 __all__ = ["RefreshableSession"]
 
 logger = logging.getLogger("refreshsts")
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-\d+|aws-global")
+_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 
 class RefreshableSession(boto3.Session):  # type: ignore[misc]
@@ -54,6 +58,14 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             raise ConfigurationError(
                 f"sts_config={type(sts_config).__name__} is not a botocore.config.Config"
             )
+        if windows is not None and not isinstance(windows, RefreshWindows):
+            raise ConfigurationError(f"windows={type(windows).__name__} is not RefreshWindows")
+        if region is not None and not _REGION.fullmatch(str(region)):
+            raise ConfigurationError(
+                f"region={region!r} is not an AWS region name such as 'us-west-2'"
+            )
+        if sts_endpoint_url is not None and not _URL.fullmatch(str(sts_endpoint_url)):
+            raise ConfigurationError(f"sts_endpoint_url={sts_endpoint_url!r} is not an http(s) URL")
         self._source = resolve_source(source)
         self._hops = tuple(hops)
         self._recipe: dict[str, Any] = {

@@ -172,3 +172,24 @@ def test_a_missing_profile_is_a_configuration_error(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     with pytest.raises(ConfigurationError, match=r"source='nobody': no such profile.*real"):
         RefreshableSession(AssumeRole(ARN), source="nobody")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"region": "us west"}, "region='us west' is not an AWS region name"),
+        ({"region": "mars"}, "region='mars'"),
+        ({"sts_endpoint_url": "sts.example.com"}, "is not an http"),
+        ({"windows": 3}, "windows=int"),
+        ({"sts_config": {"retries": 3}}, "sts_config=dict"),
+    ],
+)
+def test_bad_session_options_are_refused(options, message):
+    with pytest.raises(ConfigurationError, match=message):
+        RefreshableSession(AssumeRole(ARN), source=STATIC, **options)
+
+
+def test_regions_and_endpoints_that_exist_are_accepted():
+    for region in ["us-west-2", "eu-central-1", "us-gov-west-1", "cn-north-1", "ap-southeast-5"]:
+        RefreshableSession(AssumeRole(ARN), source=STATIC, region=region)
+    RefreshableSession(AssumeRole(ARN), source=STATIC, sts_endpoint_url="http://127.0.0.1:5000")

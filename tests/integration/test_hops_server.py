@@ -1,0 +1,173 @@
+"""Hops, durations, sources and fork safety against the moto server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import boto3
+import pytest
+
+from refreshsts import AssumeRole, GetSessionToken, MemoryCache, NoCache, RefreshableSession
+
+PROFILE = "ststestprofile"
+MAX_SESSION = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+CHAINING = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+
+
+def expires_in(session_or_creds) -> float:
+    creds = session_or_creds
+    if isinstance(session_or_creds, RefreshableSession):
+        creds = session_or_creds.get_credentials()
+    creds.get_frozen_credentials()
+    return creds.credentials.seconds_left()
+
+
+def test_duration_max_steps_down_once_on_max_session_duration(world, proxied_aws_env, sts_proxy):
+    sts_proxy.inject(("error", "ValidationError", MAX_SESSION, 400))
+    session = RefreshableSession(
+        AssumeRole(world.role_arn, session_name="maxed"),
+        source=PROFILE,
+        duration="max",
+        cache=NoCache(),
+    )
+    session.client("s3").list_objects_v2(Bucket=world.bucket)
+    assert sts_proxy.calls("AssumeRole") == 2
+    assert 3500 < expires_in(session) <= 3600
+
+
+def test_duration_max_takes_12h_when_the_role_allows_it(world, proxied_aws_env, sts_proxy):
+    session = RefreshableSession(
+        AssumeRole(world.role_arn, session_name="maxed"),
+        source=PROFILE,
+        duration="max",
+        cache=NoCache(),
+    )
+    assert 43100 < expires_in(session) <= 43200
+    assert sts_proxy.calls("AssumeRole") == 1
+
+
+def test_chained_max_asks_for_one_hour_and_steps_down_on_the_chaining_error(
+    world, cross_account_chain, proxied_aws_env, sts_proxy
+):
+    chain = cross_account_chain
+    sts_proxy.inject(("error", "ValidationError", CHAINING, 400))
+    session = RefreshableSession(
+        AssumeRole(chain.hub_role_arn, session_name="hop1", duration="max"),
+        AssumeRole(chain.target_role_arn, session_name="hop2", duration="max"),
+        source=PROFILE,
+        cache=NoCache(),
+    )
+    assert 3500 < expires_in(session) <= 3600
+    assert 3500 < expires_in(session.hop_credentials[0]) <= 3600
+    assert sts_proxy.calls("AssumeRole") == 3
+
+
+def test_other_validation_errors_are_not_stepped_down(world, proxied_aws_env, sts_proxy):
+    from refreshsts import RefreshError
+
+    sts_proxy.inject(("error", "ValidationError", "1 validation error detected", 400))
+    session = RefreshableSession(
+        AssumeRole(world.role_arn, session_name="maxed"),
+        source=PROFILE,
+        duration="max",
+        cache=NoCache(),
+    )
+    with pytest.raises(RefreshError, match="1 validation error detected"):
+        session.get_credentials().get_frozen_credentials()
+    assert sts_proxy.calls("AssumeRole") == 1
+
+
+def test_get_session_token_lasts_36h_and_signs_an_unchained_assume_role(
+    moto_server, world, proxied_aws_env, sts_proxy
+):
+    # moto hands GetSessionToken its fixed example keys, unknown to its IAM: auth goes off.
+    with moto_server.admin():
+        session = RefreshableSession(
+            GetSessionToken(duration="36h"),
+            AssumeRole(world.role_arn, session_name="after-gst", duration="12h"),
+            source=PROFILE,
+            cache=NoCache(),
+        )
+        arn = session.client("sts").get_caller_identity()["Arn"]
+    assert arn.endswith(f"assumed-role/{world.role_name}/after-gst")
+    assert 129500 < expires_in(session.hop_credentials[0]) <= 129600
+    assert 43100 < expires_in(session) <= 43200
+    gst_key = session.hop_credentials[0].get_frozen_credentials().access_key
+    assert sts_proxy.signers("GetSessionToken") == [world.access_key_id]
+    assert sts_proxy.signers("AssumeRole") == [gst_key]
+
+
+def test_temporary_root_is_keyed_by_its_role_not_its_rotating_keys(
+    moto_server, world, cross_account_chain, proxied_aws_env, sts_proxy
+):
+    chain = cross_account_chain
+    user = boto3.client(
+        "sts", endpoint_url=moto_server.url, region_name="us-west-2", **world.user_credentials
+    )
+    lines = []
+    for name in ("first", "second"):
+        creds = user.assume_role(RoleArn=chain.hub_role_arn, RoleSessionName=name)["Credentials"]
+        lines.append(
+            f"[{name}]\naws_access_key_id = {creds['AccessKeyId']}\n"
+            f"aws_secret_access_key = {creds['SecretAccessKey']}\n"
+            f"aws_session_token = {creds['SessionToken']}\n"
+        )
+    with proxied_aws_env.credentials_file.open("a") as handle:
+        handle.write("\n" + "\n".join(lines))
+    cache = MemoryCache()
+    sts_proxy.clear()
+    keys = set()
+    for profile in ("first", "second"):
+        session = RefreshableSession(
+            AssumeRole(chain.target_role_arn, session_name="reader"),
+            source=profile,
+            cache=cache,
+            region="us-west-2",
+        )
+        body = session.client("s3").get_object(Bucket=chain.bucket, Key=chain.object_key)["Body"]
+        assert body.read() == chain.object_body
+        keys.add(session.get_credentials().get_frozen_credentials().access_key)
+    assert sts_proxy.calls("GetCallerIdentity") == 2, "one identity lookup per temporary root"
+    assert sts_proxy.calls("AssumeRole") == 1, "both roots are the hub role: one entry"
+    assert len(keys) == 1
+
+
+@pytest.mark.slow
+def test_a_forked_child_refreshes_even_if_a_refresh_was_under_way(
+    world, proxied_aws_env, sts_proxy
+):
+    sts_proxy.expiration_seconds = 3
+    session = RefreshableSession(
+        AssumeRole(world.role_arn, session_name="forked"), source=PROFILE, cache=NoCache()
+    )
+    s3 = session.client("s3")
+    s3.list_objects_v2(Bucket=world.bucket)
+    time.sleep(3.2)
+    creds = session.get_credentials()
+    assert creds._refresh_lock.acquire(), "stand-in for a refresh in flight at fork time"
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                s3.list_objects_v2(Bucket=world.bucket)
+                code = 0
+            finally:
+                os._exit(code)
+    finally:
+        creds._refresh_lock.release()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on a lock inherited from the parent")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sts_proxy.calls("AssumeRole") == 2
+    assert sts_proxy.expired_signings() == []
