@@ -22,10 +22,9 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fixtures.moto_server import MotoServer, build_world, write_aws_files  # noqa: E402
-from fixtures.sts_proxy import StsProxy  # noqa: E402
-
-import refreshsts  # noqa: E402
+import refreshsts
+from fixtures.moto_server import MotoServer, build_world, write_aws_files
+from fixtures.sts_proxy import StsProxy
 
 ROTATION_SECONDS = 6
 ROTATION_RUN = 15.0

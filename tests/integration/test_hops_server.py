@@ -9,11 +9,21 @@ import time
 import boto3
 import pytest
 
-from refreshsts import AssumeRole, GetSessionToken, MemoryCache, NoCache, RefreshableSession
+from refreshsts import (
+    AssumeRole,
+    GetSessionToken,
+    MemoryCache,
+    NoCache,
+    RefreshableSession,
+    RefreshError,
+)
 
 PROFILE = "ststestprofile"
 MAX_SESSION = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
-CHAINING = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+CHAINING = (
+    "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role "
+    "chaining."
+)
 
 
 def expires_in(session_or_creds) -> float:
@@ -65,8 +75,6 @@ def test_chained_max_asks_for_one_hour_and_steps_down_on_the_chaining_error(
 
 
 def test_other_validation_errors_are_not_stepped_down(world, proxied_aws_env, sts_proxy):
-    from refreshsts import RefreshError
-
     sts_proxy.inject(("error", "ValidationError", "1 validation error detected", 400))
     session = RefreshableSession(
         AssumeRole(world.role_arn, session_name="maxed"),
