@@ -17,7 +17,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.6")
+    session.install("-e", ".[lint]")
     session.run("ruff", "check", "src", "tests", "benchmarks", "examples")
 
 
