@@ -23,15 +23,20 @@ from fixtures.moto_server import (
     build_world,
     write_aws_files,
 )
+from fixtures.redis_server import RedisServer
 from fixtures.sts_proxy import StsProxy
 
 SERVER_FIXTURE = "moto_server"
+REDIS_FIXTURES = ("redis_server", "redis_url", "disposable_redis")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SERVER_FIXTURE in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if SERVER_FIXTURE in names:
             item.add_marker(pytest.mark.integration)
+        if any(name in names for name in REDIS_FIXTURES):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +105,31 @@ def proxied_aws_env(
     env = {**aws_env.env, "AWS_ENDPOINT_URL": sts_proxy.url}
     monkeypatch.setenv("AWS_ENDPOINT_URL", sts_proxy.url)
     return dataclasses.replace(aws_env, endpoint_url=sts_proxy.url, env=env)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session; `redis_url` empties it for each test."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    client = redis_server.client()
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def disposable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to kill mid-run."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -11,9 +11,18 @@ session.client("s3").list_buckets()
 ```
 """
 
+from ._internal.crypto import generate_key
 from ._temporary import TemporaryCredentials
 from ._version import __version__
-from .caches import CredentialCache, MemoryCache, NoCache, get_default_cache, set_default_cache
+from .caches import (
+    CredentialCache,
+    FileCache,
+    MemoryCache,
+    NoCache,
+    RedisCache,
+    get_default_cache,
+    set_default_cache,
+)
 from .credentials import RefreshingCredentials
 from .durations import MAX, parse_duration
 from .errors import ConfigurationError, RefreshError, RefreshstsError
@@ -27,10 +36,12 @@ __all__ = [
     "AssumeRole",
     "ConfigurationError",
     "CredentialCache",
+    "FileCache",
     "GetSessionToken",
     "Hop",
     "MemoryCache",
     "NoCache",
+    "RedisCache",
     "RefreshError",
     "RefreshWindows",
     "RefreshableSession",
@@ -39,6 +50,7 @@ __all__ = [
     "Source",
     "TemporaryCredentials",
     "__version__",
+    "generate_key",
     "get_default_cache",
     "parse_duration",
     "set_default_cache",

@@ -5,10 +5,21 @@ from __future__ import annotations
 import threading
 
 from ._protocol import CredentialCache
+from .file import CachedEntry, FileCache
 from .memory import MemoryCache
 from .null import NoCache
+from .redis import RedisCache
 
-__all__ = ["CredentialCache", "MemoryCache", "NoCache", "get_default_cache", "set_default_cache"]
+__all__ = [
+    "CachedEntry",
+    "CredentialCache",
+    "FileCache",
+    "MemoryCache",
+    "NoCache",
+    "RedisCache",
+    "get_default_cache",
+    "set_default_cache",
+]
 
 _default: CredentialCache | None = None
 _default_lock = threading.Lock()

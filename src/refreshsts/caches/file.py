@@ -1,0 +1,316 @@
+"""FileCache: credentials shared by every process of one user on one host.
+
+One JSON file per cache key in a 0700 directory, each written atomically with mode 0600, and
+a lock file per key so N processes starting cold make one STS call. The lock is `fcntl.flock`
+(released by the kernel when its holder dies). Where `fcntl` is missing (Windows), the lock
+is a file created with O_EXCL; one older than `stale_lock_after` seconds is taken to be left
+by a dead holder and removed, so at worst two processes refresh at once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import logging
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._internal.crypto import (
+    KEY_ENV,
+    MAX_ENTRY_BYTES,
+    DecryptionError,
+    Sealer,
+    decode_entry,
+    encode_entry,
+    resolve_key,
+)
+from .._temporary import TemporaryCredentials
+from ..errors import ConfigurationError
+
+try:
+    import fcntl
+except ImportError:  # Windows: see the module docstring for the fallback lock
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["CachedEntry", "FileCache", "default_directory"]
+
+logger = logging.getLogger("refreshsts")
+
+_KEY = re.compile(r"[0-9a-f]{16,128}")
+_SUFFIX = ".json"
+_POLL_FIRST = 0.002
+_POLL_MAX = 0.05
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def default_directory() -> Path:
+    """`$XDG_CACHE_HOME/refreshsts`, else `~/.cache/refreshsts` (a relative XDG path is ignored)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "refreshsts"
+
+
+@dataclass(frozen=True)
+class CachedEntry:
+    """What `FileCache.entries()` tells about one entry: no key material, no secret."""
+
+    key: str
+    expiration: _dt.datetime
+    issued: _dt.datetime
+    arn: str | None
+
+    @property
+    def expired(self) -> bool:
+        return self.expiration <= _dt.datetime.now(_dt.timezone.utc)
+
+
+class FileCache:
+    """A directory of credential files shared by the processes of one user on one host.
+
+    Files that are corrupt, truncated, foreign-owned or readable by others are not trusted:
+    they are logged (never their contents), read as a miss and replaced by the next `set`.
+    With `key=` or `REFRESHSTS_CACHE_KEY`, entries are sealed with AES-GCM; an entry that
+    does not open with that key is a miss and a warning.
+    """
+
+    stale_lock_after = 120.0
+
+    def __init__(
+        self, directory: str | os.PathLike[str] | None = None, *, key: str | bytes | None = None
+    ) -> None:
+        raw_key = resolve_key(key)
+        self._sealer = Sealer(raw_key) if raw_key is not None else None
+        chosen = Path(directory).expanduser() if directory is not None else default_directory()
+        self.directory = chosen.absolute()
+        _prepare_directory(self.directory)
+
+    @property
+    def encrypted(self) -> bool:
+        return self._sealer is not None
+
+    # -- the protocol --------------------------------------------------------------------
+
+    def get(self, key: str) -> TemporaryCredentials | None:
+        entry = self._read(key)
+        if entry is None or entry.seconds_left() <= 0:
+            return None
+        return entry
+
+    def set(self, key: str, credentials: TemporaryCredentials) -> None:
+        data = encode_entry(credentials, _checked(key), self._sealer)
+        try:
+            _write_atomically(self._path(key), data)
+        except FileNotFoundError:
+            _prepare_directory(self.directory)
+            _write_atomically(self._path(key), data)
+
+    def delete(self, key: str) -> None:
+        with suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    @contextmanager
+    def lock(self, key: str, timeout: float) -> Iterator[bool]:
+        path = self.directory / f"{_checked(key)}.lock"
+        if not self.directory.is_dir():
+            _prepare_directory(self.directory)
+        if fcntl is None:
+            with _exclusive_file_lock(path, timeout, self.stale_lock_after) as acquired:
+                yield acquired
+        else:
+            with _flock(path, timeout) as acquired:
+                yield acquired
+
+    # -- for a status command ------------------------------------------------------------
+
+    def entries(self) -> Iterator[CachedEntry]:
+        """Every trusted, readable entry (expired ones too), by key; secrets stay behind."""
+        for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
+            key = path.name[: -len(_SUFFIX)]
+            if not _KEY.fullmatch(key):
+                continue
+            entry = self._read(key)
+            if entry is not None:
+                yield CachedEntry(
+                    key=key,
+                    expiration=_utc(entry.expiration),
+                    issued=_utc(entry.issued),
+                    arn=entry.arn,
+                )
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{_checked(key)}{_SUFFIX}"
+
+    def _read(self, key: str) -> TemporaryCredentials | None:
+        path = self._path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            _distrust(path, f"cannot be opened ({errno.errorcode.get(exc.errno or 0, 'error')})")
+            return None
+        problem = _untrusted(os.fstat(fd))
+        if problem:
+            os.close(fd)
+            _distrust(path, problem)
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(MAX_ENTRY_BYTES + 1)
+        try:
+            return decode_entry(raw, key, self._sealer)
+        except DecryptionError as exc:
+            _distrust(path, str(exc))
+        except ValueError as exc:
+            _distrust(path, f"corrupt or truncated ({type(exc).__name__})")
+        return None
+
+    def __repr__(self) -> str:
+        return f"FileCache({str(self.directory)!r}, encrypted={self.encrypted})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (str(self.directory), self.encrypted))
+
+
+def _restore(directory: str, encrypted: bool) -> FileCache:
+    if encrypted and not os.environ.get(KEY_ENV, "").strip():
+        raise ConfigurationError(
+            f"this FileCache({directory!r}) was encrypted where it was pickled, and keys never "
+            f"travel in a pickle: set {KEY_ENV} in this process to the same key"
+        )
+    return FileCache(directory)
+
+
+def _checked(key: str) -> str:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ValueError("cache keys are lowercase hex digests (16 to 128 characters)")
+    return key
+
+
+def _utc(epoch: float) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc)
+
+
+def _distrust(path: Path, problem: str) -> None:
+    logger.warning("not trusting cache file %s: %s; treating it as a miss", path, problem)
+
+
+def _untrusted(info: os.stat_result) -> str | None:
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        return f"owned by uid {info.st_uid}, not by this user"
+    if os.name == "posix" and info.st_mode & 0o077:
+        return f"mode {stat.S_IMODE(info.st_mode):04o} lets other users in (0600 expected)"
+    return None
+
+
+def _prepare_directory(directory: Path) -> None:
+    """Create the directory 0700, or tighten one of ours; refuse one that another user owns."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.stat()
+    except OSError as exc:
+        raise ConfigurationError(f"FileCache cannot use {str(directory)!r}: {exc}") from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigurationError(f"FileCache directory {str(directory)!r} is not a directory")
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise ConfigurationError(
+            f"FileCache directory {str(directory)!r} belongs to uid {info.st_uid}, not to this "
+            "user: another user could read or plant credentials there; choose another directory"
+        )
+    if os.name == "posix" and info.st_mode & 0o077:
+        logger.warning(
+            "FileCache directory %s had mode %04o; tightening it to 0700",
+            directory,
+            stat.S_IMODE(info.st_mode),
+        )
+        directory.chmod(0o700)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never a part: temp file, fsync, replace."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def _polls(timeout: float) -> Iterator[None]:
+    """Yield until `timeout` runs out, sleeping a little longer each time in between."""
+    deadline = time.monotonic() + max(timeout, 0.0)
+    delay = _POLL_FIRST
+    while True:
+        yield
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, _POLL_MAX)
+
+
+@contextmanager
+def _flock(path: Path, timeout: float) -> Iterator[bool]:
+    assert fcntl is not None
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+    try:
+        acquired = False
+        for _ in _polls(timeout):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            acquired = True
+            break
+        yield acquired
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _exclusive_file_lock(path: Path, timeout: float, stale_after: float) -> Iterator[bool]:
+    path = path.with_suffix(".xlock")
+    acquired = False
+    for _ in _polls(timeout):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+        except FileExistsError:
+            _remove_if_stale(path, stale_after)
+            continue
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.close(fd)
+        acquired = True
+        break
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with suppress(FileNotFoundError):
+                path.unlink()
+
+
+def _remove_if_stale(path: Path, stale_after: float) -> None:
+    try:
+        age = time.time() - path.stat().st_mtime
+        if age > stale_after:
+            logger.warning("removing lock file %s left %.0f s ago by a dead holder", path, age)
+            path.unlink()
+    except FileNotFoundError:
+        pass

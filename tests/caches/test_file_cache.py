@@ -1,0 +1,501 @@
+"""FileCache: permissions, atomic writes, distrust of hostile files, encryption, locks."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import pickle
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import single_flight
+
+import refreshsts.caches.file as file_module
+from refreshsts import ConfigurationError
+from refreshsts._internal.crypto import KEY_ENV, generate_key
+from refreshsts.caches import CredentialCache
+from refreshsts.caches.file import FileCache, default_directory
+
+OTHER_UID = 54321
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def cache(directory: Path, monkeypatch: pytest.MonkeyPatch) -> FileCache:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    return FileCache(directory)
+
+
+@pytest.fixture
+def warnings(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.WARNING, logger="refreshsts")
+    return caplog
+
+
+def secrets_of(entry) -> list[str]:
+    return [entry.access_key_id, entry.secret_access_key, entry.session_token]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("changing a file's owner needs root")
+
+
+# -- the protocol ------------------------------------------------------------------------
+
+
+def test_implements_the_protocol(cache: FileCache) -> None:
+    assert isinstance(cache, CredentialCache)
+
+
+def test_roundtrip_shared_by_instances(cache: FileCache, directory: Path, credentials, key):
+    entry = credentials()
+    assert cache.get(key) is None
+    cache.set(key, entry)
+    assert cache.get(key) == entry
+    assert FileCache(directory).get(key) == entry
+    cache.delete(key)
+    assert cache.get(key) is None
+    cache.delete(key)
+
+
+def test_expired_entries_are_misses(cache: FileCache, credentials, key: str) -> None:
+    cache.set(key, credentials(seconds=-1))
+    assert cache.get(key) is None
+
+
+def test_one_file_per_key_named_by_the_key_alone(cache: FileCache, directory: Path, credentials):
+    entries = {f"{n:x}" * 64: credentials() for n in range(3)}
+    for key, entry in entries.items():
+        cache.set(key, entry)
+    with cache.lock(next(iter(entries)), timeout=1):
+        names = sorted(path.name for path in directory.iterdir())
+    assert [name for name in names if name.endswith(".json")] == sorted(
+        f"{key}.json" for key in entries
+    )
+    for entry in entries.values():
+        for secret in [*secrets_of(entry), entry.arn]:
+            assert all(secret not in name for name in names)
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "ABCDEF0123456789", "", "a" * 8, "g" * 64])
+def test_keys_must_be_hex_digests(cache: FileCache, directory: Path, credentials, bad: str):
+    with pytest.raises(ValueError, match="hex digests"):
+        cache.get(bad)
+    with pytest.raises(ValueError, match="hex digests"):
+        cache.set(bad, credentials())
+    with pytest.raises(ValueError, match="hex digests"):
+        cache.delete(bad)
+    with pytest.raises(ValueError, match="hex digests"), cache.lock(bad, timeout=0):
+        pass
+    assert list(directory.iterdir()) == []
+
+
+# -- where and with which permissions ------------------------------------------------------
+
+
+def test_directory_0700_and_files_0600_whatever_the_umask(directory: Path, credentials, key):
+    previous = os.umask(0)
+    try:
+        cache = FileCache(directory)
+        cache.set(key, credentials())
+        with cache.lock(key, timeout=1):
+            pass
+    finally:
+        os.umask(previous)
+    assert mode(directory) == 0o700
+    assert {path.name: mode(path) for path in directory.iterdir()} == {
+        f"{key}.json": 0o600,
+        f"{key}.lock": 0o600,
+    }
+
+
+def test_default_directory_follows_xdg_then_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_directory() == tmp_path / "xdg" / "refreshsts"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")
+    assert default_directory() == tmp_path / "home" / ".cache" / "refreshsts"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    cache = FileCache()
+    assert cache.directory == tmp_path / "home" / ".cache" / "refreshsts"
+    assert mode(cache.directory) == 0o700
+
+
+def test_a_loose_directory_of_ours_is_tightened(directory: Path, warnings) -> None:
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    FileCache(directory)
+    assert mode(directory) == 0o700
+    assert "tightening it to 0700" in warnings.text
+
+
+def test_a_directory_of_another_user_is_refused(directory: Path) -> None:
+    needs_root()
+    directory.mkdir(mode=0o700)
+    os.chown(directory, OTHER_UID, -1)
+    with pytest.raises(ConfigurationError, match=f"belongs to uid {OTHER_UID}"):
+        FileCache(directory)
+
+
+def test_a_file_in_place_of_the_directory_is_refused(directory: Path) -> None:
+    directory.write_text("")
+    with pytest.raises(ConfigurationError, match="FileCache"):
+        FileCache(directory)
+
+
+def test_a_removed_directory_is_made_again_on_set(cache: FileCache, directory: Path, credentials):
+    directory.rmdir()
+    entry = credentials()
+    cache.set("ab" * 32, entry)
+    assert cache.get("ab" * 32) == entry
+    assert mode(directory) == 0o700
+    directory.joinpath(f"{'ab' * 32}.json").unlink()
+    directory.rmdir()
+    with cache.lock("ab" * 32, timeout=0) as held:
+        assert held
+
+
+# -- atomic writes -------------------------------------------------------------------------
+
+
+def test_write_is_fsynced_before_it_replaces(cache: FileCache, credentials, key, monkeypatch):
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def replace(src: str, dst: os.PathLike[str]) -> None:
+        assert Path(src).parent == cache.directory
+        calls.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    cache.set(key, credentials())
+    assert calls == ["fsync", "replace"]
+
+
+def test_a_failed_write_keeps_the_old_entry_and_leaves_no_temp_file(
+    cache: FileCache, directory: Path, credentials, key, monkeypatch
+) -> None:
+    old = credentials()
+    cache.set(key, old)
+
+    def broken(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError, match="No space"):
+        cache.set(key, credentials())
+    monkeypatch.undo()
+    assert cache.get(key) == old
+    assert [path.name for path in directory.iterdir()] == [f"{key}.json"]
+
+
+def test_readers_never_see_a_partial_entry(cache: FileCache, credentials, key, warnings):
+    cache.set(key, credentials())
+    stop = time.monotonic() + 0.3
+    misses: list[int] = []
+
+    def read() -> None:
+        while time.monotonic() < stop:
+            if cache.get(key) is None:
+                misses.append(1)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    while time.monotonic() < stop:
+        cache.set(key, credentials())
+    for reader in readers:
+        reader.join()
+    assert misses == []
+    assert warnings.records == []
+
+
+# -- files that are not trusted -------------------------------------------------------------
+
+SENTINEL = "SENTINEL-CONTENTS-THAT-MUST-NOT-BE-LOGGED"
+
+
+def corrupt_forms(entry_bytes: bytes) -> list[bytes]:
+    return [
+        b"",
+        entry_bytes[: len(entry_bytes) // 2],
+        f'{{"version": 1, "secret_access_key": "{SENTINEL}"}}'.encode(),
+        f"{SENTINEL} not json".encode(),
+        b"\x00" * 100,
+        b"[]",
+    ]
+
+
+def test_corrupt_or_truncated_files_are_misses_logged_without_contents_and_replaced(
+    cache: FileCache, credentials, key, warnings
+) -> None:
+    path = cache.directory / f"{key}.json"
+    cache.set(key, credentials())
+    for garbage in corrupt_forms(path.read_bytes()):
+        warnings.clear()
+        path.write_bytes(garbage)
+        assert cache.get(key) is None
+        assert "corrupt or truncated" in warnings.text
+        assert SENTINEL not in warnings.text
+        fresh = credentials()
+        cache.set(key, fresh)
+        assert cache.get(key) == fresh
+
+
+@pytest.mark.parametrize("loose", [0o644, 0o640, 0o604, 0o620, 0o602], ids=oct)
+def test_files_others_can_reach_are_refused_and_replaced(
+    cache: FileCache, credentials, key, warnings, loose: int
+) -> None:
+    path = cache.directory / f"{key}.json"
+    planted = credentials()
+    cache.set(key, planted)
+    path.chmod(loose)
+    assert cache.get(key) is None
+    assert f"mode {loose:04o}" in warnings.text
+    for secret in secrets_of(planted):
+        assert secret not in warnings.text
+    fresh = credentials()
+    cache.set(key, fresh)
+    assert mode(path) == 0o600
+    assert cache.get(key) == fresh
+
+
+def test_files_of_another_owner_are_refused_and_replaced(
+    cache: FileCache, credentials, key, warnings
+):
+    needs_root()
+    path = cache.directory / f"{key}.json"
+    planted = credentials()
+    cache.set(key, planted)
+    os.chown(path, OTHER_UID, -1)
+    assert cache.get(key) is None
+    assert f"owned by uid {OTHER_UID}" in warnings.text
+    for secret in secrets_of(planted):
+        assert secret not in warnings.text
+    fresh = credentials()
+    cache.set(key, fresh)
+    assert path.stat().st_uid == os.geteuid()
+    assert cache.get(key) == fresh
+
+
+def test_symlinks_and_directories_are_not_followed(
+    cache: FileCache, tmp_path: Path, credentials, warnings
+) -> None:
+    elsewhere = FileCache(tmp_path / "elsewhere")
+    linked, dir_key = "cd" * 32, "ef" * 32
+    elsewhere.set(linked, credentials())
+    (cache.directory / f"{linked}.json").symlink_to(elsewhere.directory / f"{linked}.json")
+    (cache.directory / f"{dir_key}.json").mkdir()
+    assert cache.get(linked) is None
+    assert cache.get(dir_key) is None
+    assert "cannot be opened" in warnings.text
+    assert "not a regular file" in warnings.text
+
+
+# -- encryption ------------------------------------------------------------------------------
+
+
+def test_encrypted_entries_roundtrip_and_hold_no_plaintext(directory: Path, credentials, key):
+    secret_key = generate_key()
+    cache = FileCache(directory, key=secret_key)
+    entry = credentials()
+    cache.set(key, entry)
+    stored = (directory / f"{key}.json").read_bytes()
+    for secret in [*secrets_of(entry), entry.arn]:
+        assert secret.encode() not in stored
+    assert cache.get(key) == entry
+    assert FileCache(directory, key=secret_key).get(key) == entry
+    assert cache.encrypted
+
+
+def test_the_key_can_come_from_the_environment(directory, credentials, key, monkeypatch):
+    secret_key = generate_key()
+    monkeypatch.setenv(KEY_ENV, secret_key)
+    entry = credentials()
+    FileCache(directory).set(key, entry)
+    assert FileCache(directory, key=secret_key).get(key) == entry
+    assert FileCache(directory).encrypted
+
+
+def test_a_bad_key_in_the_environment_is_a_configuration_error(directory, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "hunter2")
+    with pytest.raises(ConfigurationError, match=KEY_ENV) as caught:
+        FileCache(directory)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_wrong_key_is_a_miss_and_a_warning(directory, credentials, key, warnings):
+    entry = credentials()
+    FileCache(directory, key=generate_key()).set(key, entry)
+    other = FileCache(directory, key=generate_key())
+    assert other.get(key) is None
+    assert "authentication failed" in warnings.text
+    fresh = credentials()
+    other.set(key, fresh)
+    assert other.get(key) == fresh
+
+
+def test_an_entry_moved_to_another_key_does_not_open(directory, credentials, key, warnings):
+    cache = FileCache(directory, key=generate_key())
+    cache.set(key, credentials())
+    moved = "ab" * 32
+    os.replace(directory / f"{key}.json", directory / f"{moved}.json")
+    assert cache.get(moved) is None
+    assert "authentication failed" in warnings.text
+
+
+def test_plaintext_and_sealed_entries_do_not_mix(
+    directory: Path, credentials, key, warnings, monkeypatch
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    plain, sealed = FileCache(directory), FileCache(directory, key=generate_key())
+    plain.set(key, credentials())
+    assert sealed.get(key) is None
+    assert "not encrypted" in warnings.text
+    sealed.set(key, credentials())
+    assert plain.get(key) is None
+    assert "has no key" in warnings.text
+
+
+# -- hygiene -----------------------------------------------------------------------------------
+
+
+def test_repr_names_the_directory_not_the_key(directory: Path) -> None:
+    secret_key = generate_key()
+    cache = FileCache(directory, key=secret_key)
+    assert repr(cache) == f"FileCache({str(directory)!r}, encrypted=True)"
+    assert secret_key not in repr(cache)
+
+
+def test_a_pickle_carries_the_directory_and_no_key(directory, credentials, key, monkeypatch):
+    secret_key = generate_key()
+    cache = FileCache(directory, key=secret_key)
+    entry = credentials()
+    cache.set(key, entry)
+    data = pickle.dumps(cache)
+    assert secret_key.encode() not in data
+    assert cache._sealer is not None
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(ConfigurationError, match=f"set {KEY_ENV}"):
+        pickle.loads(data)
+    monkeypatch.setenv(KEY_ENV, secret_key)
+    restored = pickle.loads(data)
+    assert restored.directory == directory
+    assert restored.get(key) == entry
+
+
+def test_an_unencrypted_cache_pickles_without_needing_a_key(cache: FileCache, credentials, key):
+    entry = credentials()
+    cache.set(key, entry)
+    restored = pickle.loads(pickle.dumps(cache))
+    assert not restored.encrypted
+    assert restored.get(key) == entry
+
+
+def test_entries_list_keys_expiry_and_principal_only(cache: FileCache, credentials, warnings):
+    live, expired, hostile = "aa" * 32, "bb" * 32, "cc" * 32
+    entry = credentials(arn="arn:aws:sts::123456789012:assumed-role/reader/app")
+    cache.set(live, entry)
+    cache.set(expired, credentials(seconds=-10))
+    cache.set(hostile, credentials())
+    (cache.directory / f"{hostile}.json").chmod(0o644)
+    (cache.directory / "notes.json").write_text("{}")
+    listed = list(cache.entries())
+    assert [item.key for item in listed] == [live, expired]
+    assert listed[0].arn == entry.arn
+    assert listed[0].expiration.timestamp() == entry.expiration
+    assert listed[0].issued.timestamp() == entry.issued
+    assert not listed[0].expired
+    assert listed[1].expired
+    for secret in secrets_of(entry):
+        assert secret not in repr(listed)
+
+
+# -- locks -------------------------------------------------------------------------------------
+
+
+def test_the_lock_excludes_others_until_released(directory: Path, key: str) -> None:
+    first, second = FileCache(directory), FileCache(directory)
+    with first.lock(key, timeout=1) as held:
+        assert held
+        started = time.monotonic()
+        with second.lock(key, timeout=0.2) as other:
+            assert not other
+        assert 0.2 <= time.monotonic() - started < 1.0
+        with second.lock("ab" * 32, timeout=0) as unrelated:
+            assert unrelated
+    with second.lock(key, timeout=0) as after:
+        assert after
+
+
+def test_a_waiter_gets_the_lock_when_the_holder_lets_go(directory: Path, key: str) -> None:
+    cache = FileCache(directory)
+    released = threading.Event()
+
+    def hold() -> None:
+        with cache.lock(key, timeout=1):
+            time.sleep(0.15)
+        released.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.05)
+    with cache.lock(key, timeout=5) as got:
+        assert got
+        assert released.is_set()
+    holder.join()
+
+
+def test_without_fcntl_an_exclusive_lock_file_is_used(
+    directory: Path, key: str, monkeypatch: pytest.MonkeyPatch, warnings
+) -> None:
+    monkeypatch.setattr(file_module, "fcntl", None)
+    cache = FileCache(directory)
+    lock_file = directory / f"{key}.xlock"
+    with cache.lock(key, timeout=1) as held:
+        assert held
+        assert mode(lock_file) == 0o600
+        with cache.lock(key, timeout=0.1) as other:
+            assert not other
+    assert not lock_file.exists()
+
+    lock_file.write_text("12345\n")
+    stale = time.time() - cache.stale_lock_after - 5
+    os.utime(lock_file, (stale, stale))
+    with cache.lock(key, timeout=1) as taken_over:
+        assert taken_over
+    assert "dead holder" in warnings.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_eight_cold_processes_fetch_once(directory: Path, tmp_path: Path, key: str, encrypted):
+    build = functools.partial(FileCache, key=generate_key()) if encrypted else FileCache
+    FileCache(directory)
+    counter = tmp_path / "fetches"
+    seen = single_flight.run_cold_start(build, (str(directory),), key, counter, n=8)
+    assert single_flight.fetches(counter) == 1
+    assert sorted(kind for kind, _ in seen).count("fetched") == 1
+    assert len({access_key for _, access_key in seen}) == 1
