@@ -27,22 +27,28 @@ from .credentials import RefreshingCredentials
 from .durations import MAX, parse_duration
 from .errors import ConfigurationError, RefreshError, RefreshstsError
 from .hops import AssumeRole, GetSessionToken, Hop
-from .refresh import RefreshWindows
+from .events import HopStatus, RefreshEvent
+from .refresh import BackgroundRefresh, OnDemandRefresh, RefreshStrategy, RefreshWindows
 from .session import RefreshableSession
 from .sources import Source
 
 __all__ = [
     "MAX",
     "AssumeRole",
+    "BackgroundRefresh",
     "ConfigurationError",
     "CredentialCache",
     "FileCache",
     "GetSessionToken",
+    "HopStatus",
     "Hop",
     "MemoryCache",
     "NoCache",
+    "OnDemandRefresh",
     "RedisCache",
     "RefreshError",
+    "RefreshEvent",
+    "RefreshStrategy",
     "RefreshWindows",
     "RefreshableSession",
     "RefreshingCredentials",

@@ -15,15 +15,17 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from ._internal import expired_token
 from ._internal.botocore_sessions import new_botocore_session, sts_client_config
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache
 from .credentials import RefreshingCredentials
 from .durations import MAX, format_duration
 from .errors import ConfigurationError
+from .events import Listeners
 from .hops import Hop
 from .hops._base import Duration
-from .refresh import RefreshWindows
+from .refresh import RefreshStrategy, RefreshWindows
 from .sources import Source
 
 __all__ = ["Chain", "plan_durations"]
@@ -139,6 +141,8 @@ class Chain:
         durations: Sequence[Duration],
         cache: CredentialCache,
         windows: RefreshWindows,
+        strategy: RefreshStrategy,
+        listeners: Listeners,
         region: str | None,
         sts_config: Config | None,
         sts_endpoint_url: str | None,
@@ -166,6 +170,8 @@ class Chain:
                 label=f"hop {index + 1} of {len(hops)} ({hop.label})",
                 hop=index + 1,
                 windows=windows,
+                strategy=strategy,
+                listeners=listeners,
             )
             self.links.append(link)
             self.credentials.append(creds)
@@ -182,6 +188,8 @@ class Chain:
     def sts_client(self, signer: Credentials) -> Any:
         """An STS client signed by `signer`, honouring AWS_ENDPOINT_URL(_STS) and the Config."""
         session = new_botocore_session(profile=self.source.profile, credentials=signer)
+        if isinstance(signer, RefreshingCredentials):
+            expired_token.register(session, signer)
         return session.create_client(
             "sts",
             region_name=self.sts_region,

@@ -14,20 +14,23 @@ import time
 import weakref
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
-from ._internal import worker
+from ._internal import scheduler, worker
 from ._internal.backoff import Backoff
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache
 from .errors import RefreshError
-from .refresh import RefreshWindows
+from .events import HopStatus, Listeners, RefreshEvent
+from .refresh import OnDemandRefresh, RefreshStrategy, RefreshWindows
 
 __all__ = ["RefreshingCredentials"]
 
 logger = logging.getLogger("refreshsts")
+
+Window = Literal["ahead", "advisory", "mandatory", "forced"]
 
 _NEVER = float("-inf")
 _LIVE: weakref.WeakSet[RefreshingCredentials] = weakref.WeakSet()
@@ -41,7 +44,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-DEFAULT_WAIT = 60.0
 
 
 def _utc_now() -> _dt.datetime:
@@ -61,10 +63,10 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     Outside the advisory window a read costs one comparison. In the advisory window the
     first caller hands the refresh to a worker thread and everyone carries on with the
-    credentials in hand; a failure there is logged and retried after a backoff, never raised.
-    In the mandatory window callers wait
-    (at most `wait_timeout` s) for the refresh; a failure is raised as `RefreshError` only
-    when the credentials in hand are about to expire.
+    credentials in hand; a failure there is logged and retried after a backoff, never
+    raised. In the mandatory window callers wait (at most the strategy's `wait_timeout`)
+    for the refresh; a failure is raised as `RefreshError` only when the credentials in
+    hand are about to expire. A `BackgroundRefresh` strategy refreshes before any window.
     """
 
     def __init__(
@@ -76,7 +78,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         label: str,
         hop: int,
         windows: RefreshWindows | None = None,
-        wait_timeout: float = DEFAULT_WAIT,
+        strategy: RefreshStrategy | None = None,
+        listeners: Listeners | None = None,
     ) -> None:
         # botocore's constructor insists on initial keys; these start empty and fill lazily.
         self._refresh_using = fetch
@@ -96,7 +99,9 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self.label = label
         self.hop = hop
         self._windows = windows or RefreshWindows()
-        self._wait_timeout = wait_timeout
+        self._strategy: RefreshStrategy = strategy or OnDemandRefresh()
+        self._wait_timeout = self._strategy.wait_timeout
+        self.listeners = listeners if listeners is not None else Listeners()
         self._backoff = Backoff()
         self._current: TemporaryCredentials | None = None
         self._advisory_at = _NEVER
@@ -104,6 +109,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._usable_until = _NEVER
         self._retry_at = _NEVER
         self._last_error: BaseException | None = None
+        self._closed = False
+        self.installed_at = _NEVER
         self.refresh_count = 0
         self.failure_count = 0
         _LIVE.add(self)
@@ -111,6 +118,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     # -- what botocore and boto3 read ------------------------------------------------------
 
     def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        """The keys to sign with now: refreshed first only when a window says so."""
         if time.time() < self._advisory_at:
             return self._frozen_credentials
         self._refresh()
@@ -138,8 +146,25 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         """The credentials in hand without refreshing (None before the first fetch)."""
         return self._current
 
+    def status(self) -> HopStatus:
+        """Expiry, counts and the last failure of this hop, without refreshing."""
+        now = time.time()
+        current = self._current
+        return HopStatus(
+            hop=self.hop,
+            label=self.label,
+            expiration=self._expiry_time,
+            seconds_left=None if current is None else current.expiration - now,
+            refresh_count=self.refresh_count,
+            failure_count=self.failure_count,
+            last_error=None if self._last_error is None else _describe(self._last_error),
+            next_attempt_in=self._retry_at - now if self._retry_at > now else None,
+        )
+
+    # -- explicit control ----------------------------------------------------------------
+
     def refresh(self) -> None:
-        """Fetch new credentials now, waiting for any refresh already under way.
+        """Fetch new credentials now, past any cached copy of the ones in hand.
 
         For callers that know the credentials in hand were rejected (an ExpiredToken
         answer); raises RefreshError when the fetch fails and nothing valid is left.
@@ -147,7 +172,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
             self._fail(TimeoutError(f"waited {self._wait_timeout:.0f} s for another refresh"))
         try:
-            self._attempt(mandatory=True)
+            self._attempt("forced")
         finally:
             self._refresh_lock.release()
 
@@ -157,6 +182,27 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             return False
         self._refresh_lock.release()
         return True
+
+    def start(self) -> None:
+        """With a background strategy, fetch now on the scheduler instead of on first use."""
+        if not self._closed and self._strategy.refresh_ahead_at(0.0, 1.0) is not None:
+            scheduler.schedule(self, time.time())
+
+    def close(self) -> None:
+        """Stop refreshing ahead of time; reads still refresh on demand."""
+        self._closed = True
+        scheduler.cancel(self)
+
+    def run_scheduled_refresh(self) -> None:
+        """Called by the scheduler on the refresh pool when a refresh ahead is due."""
+        if self._closed or not self._refresh_lock.acquire(blocking=False):
+            return
+        try:
+            self._attempt("ahead")
+        except Exception:
+            logger.debug("refresh ahead of %s ended early", self.label, exc_info=True)
+        finally:
+            self._refresh_lock.release()
 
     # -- refresh timing ------------------------------------------------------------------
 
@@ -186,7 +232,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                     return
                 if self._last_error is not None:
                     self._fail(self._last_error)
-            self._attempt(mandatory=True)
+            self._attempt("mandatory")
         finally:
             self._refresh_lock.release()
 
@@ -194,29 +240,31 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         """Run on the refresh pool holding `_refresh_lock`, which the caller acquired."""
         try:
             if time.time() >= self._advisory_at:
-                self._attempt(mandatory=False)
+                self._attempt("advisory")
         except Exception:
             logger.debug("advisory refresh of %s ended early", self.label, exc_info=True)
         finally:
             self._refresh_lock.release()
 
-    def _attempt(self, *, mandatory: bool) -> None:
+    def _attempt(self, window: Window) -> None:
         started = time.time()
-        logger.debug(
-            "refreshing %s (%s window)", self.label, "mandatory" if mandatory else "advisory"
-        )
+        logger.debug("refreshing %s (%s)", self.label, window)
+        if self.listeners:
+            self.listeners.emit(RefreshEvent("started", self.hop, self.label, window))
+        rejected = self._current.access_key_id if window == "forced" and self._current else None
         try:
-            fresh = self._load()
+            fresh = self._load(newer_than=self._current_expiry(), rejected=rejected)
         except _StaleFallback as stale:
-            self._note_failure(stale.__cause__ or stale, started, mandatory)
+            cause = stale.__cause__ or stale
+            self._note_failure(cause, started, window)
             if stale.credentials.expiration > self._current_expiry():
                 self._install(stale.credentials)
             if time.time() >= self._usable_until:
-                self._fail(stale.__cause__ or stale)
+                self._fail(cause)
             return
         except Exception as exc:
-            self._note_failure(exc, started, mandatory)
-            if time.time() < self._usable_until:
+            self._note_failure(exc, started, window)
+            if window != "forced" and time.time() < self._usable_until:
                 return
             self._fail(exc)
         self._backoff.reset()
@@ -224,19 +272,25 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._retry_at = _NEVER
         self._install(fresh)
         self.refresh_count += 1
+        latency = time.time() - started
         logger.info(
-            "refreshed %s in %.3f s; expires %s (in %.0f s)",
+            "refreshed %s in %.3f s (%s); expires %s (in %.0f s)",
             self.label,
-            time.time() - started,
+            latency,
+            window,
             self._expiry_time.isoformat() if self._expiry_time else "?",
             fresh.seconds_left(),
         )
+        if self.listeners:
+            self.listeners.emit(
+                RefreshEvent("succeeded", self.hop, self.label, window, latency, self._expiry_time)
+            )
 
-    def _note_failure(self, exc: BaseException, started: float, mandatory: bool) -> None:
+    def _note_failure(self, exc: BaseException, started: float, window: Window) -> None:
         now = time.time()
         self.failure_count += 1
         self._last_error = exc
-        deadline = self._usable_until if mandatory else self._mandatory_at
+        deadline = self._mandatory_at if window in ("ahead", "advisory") else self._usable_until
         delay = self._backoff.next_delay(now, deadline)
         self._retry_at = now + delay
         remaining = self._usable_until - now
@@ -250,6 +304,19 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             else "no valid credentials left",
             delay,
         )
+        self._schedule(self._retry_at)
+        if self.listeners:
+            self.listeners.emit(
+                RefreshEvent(
+                    "failed",
+                    self.hop,
+                    self.label,
+                    window,
+                    now - started,
+                    self._expiry_time,
+                    _describe(exc),
+                )
+            )
 
     def _fail(self, exc: BaseException) -> NoReturn:
         if isinstance(exc, RefreshError):
@@ -262,6 +329,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     def _install(self, fresh: TemporaryCredentials) -> None:
         lifetime = max(fresh.lifetime, 1.0)
+        self.installed_at = time.time()
         self._current = fresh
         self._access_key = fresh.access_key_id
         self._secret_key = fresh.secret_access_key
@@ -273,26 +341,37 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._usable_until = fresh.expiration - self._windows.margin(lifetime)
         self._mandatory_at = fresh.expiration - self._windows.mandatory(lifetime)
         self._advisory_at = fresh.expiration - self._windows.advisory(lifetime)
+        ahead = self._strategy.refresh_ahead_at(self._advisory_at, lifetime)
+        if ahead is not None:
+            self._schedule(ahead)
+
+    def _schedule(self, due: float) -> None:
+        if not self._closed and self._strategy.refresh_ahead_at(0.0, 1.0) is not None:
+            scheduler.schedule(self, due)
 
     def _current_expiry(self) -> float:
         return self._current.expiration if self._current is not None else _NEVER
 
     # -- the cache, consulted here and nowhere else -----------------------------------------
 
-    def _fresh_enough(self, entry: TemporaryCredentials | None, now: float) -> bool:
-        if entry is None:
-            return False
-        return now < entry.expiration - self._windows.advisory(max(entry.lifetime, 1.0))
+    def _usable_entry(
+        self, entry: TemporaryCredentials | None, newer_than: float, rejected: str | None
+    ) -> TemporaryCredentials | None:
+        """A cached entry worth taking: newer than ours, not rejected, before its window."""
+        if entry is None or entry.expiration <= newer_than or entry.access_key_id == rejected:
+            return None
+        if time.time() >= entry.expiration - self._windows.advisory(max(entry.lifetime, 1.0)):
+            return None
+        return entry
 
-    def _load(self) -> TemporaryCredentials:
+    def _load(self, *, newer_than: float, rejected: str | None) -> TemporaryCredentials:
         if self._key is None:
             self._key = self._cache_key()
         key = self._key
-        cached = self._cache_get(key)
-        if self._fresh_enough(cached, time.time()):
-            assert cached is not None
+        found = self._usable_entry(self._cache_get(key), newer_than, rejected)
+        if found is not None:
             logger.debug("%s: using cached credentials", self.label)
-            return cached
+            return found
         with ExitStack() as stack:
             try:
                 stack.enter_context(self._cache.lock(key, self._wait_timeout))
@@ -303,14 +382,17 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                     _describe(exc),
                 )
             cached = self._cache_get(key)
-            if self._fresh_enough(cached, time.time()):
-                assert cached is not None
-                return cached
+            found = self._usable_entry(cached, newer_than, rejected)
+            if found is not None:
+                return found
             try:
                 fresh = self._refresh_using()
             except Exception as exc:
-                if cached is not None and time.time() < cached.expiration - self._windows.margin(
-                    max(cached.lifetime, 1.0)
+                if (
+                    cached is not None
+                    and cached.access_key_id != rejected
+                    and time.time()
+                    < cached.expiration - self._windows.margin(max(cached.lifetime, 1.0))
                 ):
                     raise _StaleFallback(cached) from exc
                 raise

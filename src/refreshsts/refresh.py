@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from .errors import ConfigurationError
 
-__all__ = ["RefreshWindows"]
+__all__ = ["BackgroundRefresh", "OnDemandRefresh", "RefreshStrategy", "RefreshWindows"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,72 @@ class RefreshWindows:
     def margin(lifetime: float) -> float:
         """How long before expiry credentials stop being handed out at all."""
         return min(5.0, 0.05 * lifetime)
+
+
+@runtime_checkable
+class RefreshStrategy(Protocol):
+    """When credentials are refreshed besides the windows: on demand, or ahead of time."""
+
+    @property
+    def wait_timeout(self) -> float:
+        """Longest a caller waits for a refresh in the mandatory window, in seconds."""
+
+    def refresh_ahead_at(self, advisory_at: float, lifetime: float) -> float | None:
+        """When to refresh proactively, as epoch seconds; None to wait for a caller."""
+
+
+def _check_wait(where: str, wait_timeout: float) -> None:
+    if not 0 < wait_timeout <= 3600:
+        raise ConfigurationError(
+            f"{where}: wait_timeout={wait_timeout} must be above 0 and at most 3600 s"
+        )
+
+
+@dataclass(frozen=True)
+class OnDemandRefresh:
+    """The default: refresh when a caller notices a window.
+
+    In the advisory window the caller that notices hands the refresh to a worker thread and
+    returns the credentials in hand; only the mandatory window makes callers wait, for at
+    most `wait_timeout` seconds.
+    """
+
+    wait_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check_wait("OnDemandRefresh", self.wait_timeout)
+
+    def refresh_ahead_at(self, advisory_at: float, lifetime: float) -> float | None:
+        return None
+
+
+@dataclass(frozen=True)
+class BackgroundRefresh:
+    """Refresh ahead of the advisory window from one shared scheduler thread.
+
+    Each refresh is due a random moment up to ``min(jitter * lifetime, max_jitter)`` seconds
+    before the advisory window opens, so a fleet started together does not call STS
+    together, and no request thread waits on STS in steady state. With `prefetch`, the first
+    fetch starts when the session is created instead of on its first request.
+    """
+
+    wait_timeout: float = 30.0
+    jitter: float = 0.1
+    max_jitter: float = 300.0
+    prefetch: bool = True
+
+    def __post_init__(self) -> None:
+        _check_wait("BackgroundRefresh", self.wait_timeout)
+        if not 0 <= self.jitter < 1:
+            raise ConfigurationError(
+                f"BackgroundRefresh: jitter={self.jitter} must be at least 0 and below 1 "
+                "(a fraction of the lifetime)"
+            )
+        if self.max_jitter < 0:
+            raise ConfigurationError(
+                f"BackgroundRefresh: max_jitter={self.max_jitter} must not be negative"
+            )
+
+    def refresh_ahead_at(self, advisory_at: float, lifetime: float) -> float | None:
+        spread = min(self.jitter * lifetime, self.max_jitter)
+        return advisory_at - random.uniform(0.0, spread)

@@ -5,19 +5,22 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from ._chain import Chain, plan_durations
+from ._internal import expired_token
 from ._internal.botocore_sessions import BOTO3_DATA, config_key, new_botocore_session
 from .caches import CredentialCache, get_default_cache
 from .credentials import RefreshingCredentials
 from .durations import DurationLike, parse_duration
 from .errors import ConfigurationError
+from .events import HopStatus, Listeners, RefreshListener
 from .hops import Hop
-from .refresh import RefreshWindows
+from .refresh import OnDemandRefresh, RefreshStrategy, RefreshWindows
 from .sources import Source, SourceLike, resolve_source
 
 __all__ = ["RefreshableSession"]
@@ -44,6 +47,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         duration: DurationLike | None = None,
         cache: CredentialCache | None = None,
         windows: RefreshWindows | None = None,
+        refresh: RefreshStrategy | None = None,
         sts_config: Config | None = None,
         sts_endpoint_url: str | None = None,
     ) -> None:
@@ -60,6 +64,11 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             )
         if windows is not None and not isinstance(windows, RefreshWindows):
             raise ConfigurationError(f"windows={type(windows).__name__} is not RefreshWindows")
+        if refresh is not None and not isinstance(refresh, RefreshStrategy):
+            raise ConfigurationError(
+                f"refresh={type(refresh).__name__} is not a refresh strategy: pass "
+                "OnDemandRefresh() or BackgroundRefresh()"
+            )
         if region is not None and not _REGION.fullmatch(str(region)):
             raise ConfigurationError(
                 f"region={region!r} is not an AWS region name such as 'us-west-2'"
@@ -73,15 +82,19 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             "duration": duration,
             "cache": cache,
             "windows": windows,
+            "refresh": refresh,
             "sts_config": sts_config,
             "sts_endpoint_url": sts_endpoint_url,
         }
+        self._listeners = Listeners()
         self._chain = Chain(
             hops,
             source=self._source,
             durations=durations,
             cache=cache if cache is not None else get_default_cache(),
             windows=windows or RefreshWindows(),
+            strategy=refresh or OnDemandRefresh(),
+            listeners=self._listeners,
             region=region,
             sts_config=sts_config,
             sts_endpoint_url=sts_endpoint_url,
@@ -89,9 +102,13 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         self._clients: dict[Any, Any] = {}
         self._client_lock = threading.RLock()
         botocore_session = new_botocore_session(credentials=self._chain.final)
+        expired_token.register(botocore_session, self._chain.final)
         if region is None:
             region = self._source.region
         super().__init__(botocore_session=botocore_session, region_name=region)
+        self._closed = False
+        for creds in self._chain.credentials:
+            creds.start()
 
     def _setup_loader(self) -> None:
         self._loader = self._session.get_component("data_loader")
@@ -112,7 +129,36 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         return tuple(self._chain.credentials)
 
     def get_credentials(self) -> RefreshingCredentials:
+        """The final hop's credentials: a botocore `RefreshableCredentials`."""
         return self._chain.final
+
+    def status(self) -> tuple[HopStatus, ...]:
+        """Each hop's expiry, refresh and failure counts, root side first; never secrets."""
+        return tuple(creds.status() for creds in self._chain.credentials)
+
+    def add_listener(self, listener: RefreshListener) -> Callable[[], None]:
+        """Call `listener` with a RefreshEvent for every refresh of any hop of this session.
+
+        Listeners run on the thread doing the refresh and must be quick; returns a function
+        that unsubscribes.
+        """
+        return self._listeners.add(listener)
+
+    def close(self) -> None:
+        """Stop refreshing ahead of time and close cached clients' connections."""
+        self._closed = True
+        for creds in self._chain.credentials:
+            creds.close()
+        with self._client_lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    def __enter__(self) -> RefreshableSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def client(
         self,

@@ -1,0 +1,177 @@
+"""Refresh strategies under injected faults, against the moto server behind the proxy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from refreshsts import (
+    AssumeRole,
+    BackgroundRefresh,
+    NoCache,
+    OnDemandRefresh,
+    RefreshableSession,
+    RefreshEvent,
+)
+
+PROFILE = "ststestprofile"
+
+
+def session_for(world, **options):
+    return RefreshableSession(
+        AssumeRole(world.role_arn, session_name="strategy"),
+        source=PROFILE,
+        region="us-west-2",
+        cache=NoCache(),
+        **options,
+    )
+
+
+def hammer(session, bucket, threads=8, seconds=15.0):
+    """8 threads making S3 requests; returns every request's latency and any errors."""
+    s3 = session.client("s3")
+    s3.list_objects_v2(Bucket=bucket)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def work():
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                s3.list_objects_v2(Bucket=bucket)
+            except Exception as exc:  # reported below
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+            with lock:
+                latencies.append(time.perf_counter() - started)
+            time.sleep(0.02)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies, errors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", [BackgroundRefresh(), OnDemandRefresh()], ids=["bg", "od"])
+def test_no_request_waits_on_a_slow_sts(world, proxied_aws_env, sts_proxy, strategy):
+    sts_proxy.expiration_seconds = 12
+    session = session_for(world, refresh=strategy)
+    session.client("s3").list_objects_v2(Bucket=world.bucket)
+    sts_proxy.set_delay(2.0, action="AssumeRole")
+    latencies, errors = hammer(session, world.bucket)
+    session.close()
+    assert errors == []
+    assert max(latencies) < 1.5, f"slowest request {max(latencies):.2f} s waited for STS"
+    assert sts_proxy.calls("AssumeRole") >= 2, "credentials were refreshed during the run"
+    assert sts_proxy.expired_signings() == []
+
+
+def test_background_strategy_keeps_serving_while_sts_is_down(world, proxied_aws_env, sts_proxy):
+    sts_proxy.expiration_seconds = 12
+    events: list[RefreshEvent] = []
+    with session_for(world, refresh=BackgroundRefresh(jitter=0.05)) as session:
+        s3 = session.client("s3")
+        s3.list_objects_v2(Bucket=world.bucket)
+        session.add_listener(events.append)
+        first = session.get_credentials().get_frozen_credentials().access_key
+        sts_proxy.fail_all(("error", "AccessDenied", "STS is having a bad day", 403))
+        deadline = time.monotonic() + 10
+        while not any(e.kind == "failed" for e in events) and time.monotonic() < deadline:
+            s3.list_objects_v2(Bucket=world.bucket)
+            time.sleep(0.1)
+        assert session.get_credentials().get_frozen_credentials().access_key == first
+        assert session.status()[0].failure_count >= 1
+        sts_proxy.heal()
+        deadline = time.monotonic() + 4
+        while session.status()[0].refresh_count < 2 and time.monotonic() < deadline:
+            s3.list_objects_v2(Bucket=world.bucket)
+            time.sleep(0.05)
+        assert session.get_credentials().get_frozen_credentials().access_key != first
+    kinds = [(e.kind, e.window) for e in events]
+    assert ("failed", "ahead") in kinds
+    assert kinds[-1][0] == "succeeded"
+    failed = next(e for e in events if e.kind == "failed")
+    assert "AccessDenied" in (failed.error or "")
+    assert sts_proxy.expired_signings() == []
+
+
+def test_expired_token_forces_one_refresh_and_one_retry(world, proxied_aws_env, sts_proxy):
+    session = session_for(world)
+    s3 = session.client("s3")
+    s3.list_objects_v2(Bucket=world.bucket)
+    first = session.get_credentials().get_frozen_credentials().access_key
+    sts_proxy.inject(
+        ("error", "ExpiredToken", "The provided token has expired.", 400),
+        action=f"GET /{world.bucket}",
+    )
+    s3.list_objects_v2(Bucket=world.bucket)
+    assert sts_proxy.calls("AssumeRole") == 2
+    assert session.get_credentials().get_frozen_credentials().access_key != first
+    sts_proxy.inject(
+        *[("error", "ExpiredToken", "The provided token has expired.", 400)] * 2,
+        action=f"GET /{world.bucket}",
+    )
+    with pytest.raises(ClientError, match="ExpiredToken"):
+        s3.list_objects_v2(Bucket=world.bucket)
+    assert sts_proxy.calls("AssumeRole") == 3, "one forced refresh per request, not a loop"
+
+
+def test_32_threads_through_10_refreshes_make_10_calls(world, proxied_aws_env, sts_proxy):
+    sts_proxy.expiration_seconds = 3
+    session = session_for(world)
+    s3 = session.client("s3")
+    s3.list_objects_v2(Bucket=world.bucket)
+    for _ in range(9):
+        time.sleep(2.3)
+        barrier = threading.Barrier(32)
+
+        def read(barrier=barrier):
+            barrier.wait()
+            session.get_credentials().get_frozen_credentials()
+
+        threads = [threading.Thread(target=read) for _ in range(32)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        session.get_credentials().wait_for_refresh(5)
+    assert sts_proxy.calls("AssumeRole") == 10
+
+
+@pytest.mark.slow
+def test_a_forked_child_keeps_refreshing_in_the_background(world, proxied_aws_env, sts_proxy):
+    sts_proxy.expiration_seconds = 4
+    session = session_for(world, refresh=BackgroundRefresh(jitter=0.05))
+    session.client("s3").list_objects_v2(Bucket=world.bucket)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            creds = session.get_credentials()
+            before = creds.refresh_count
+            time.sleep(6)
+            code = 0 if creds.refresh_count >= before + 2 else 3
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    session.close()
+    assert os.waitstatus_to_exitcode(status) == 0, "the child refreshed on its own scheduler"

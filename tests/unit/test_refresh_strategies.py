@@ -1,0 +1,224 @@
+"""OnDemandRefresh and BackgroundRefresh, the shared scheduler, events and status."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+
+import boto3
+import pytest
+
+from refreshsts import (
+    AssumeRole,
+    BackgroundRefresh,
+    ConfigurationError,
+    MemoryCache,
+    NoCache,
+    OnDemandRefresh,
+    RefreshableSession,
+    RefreshError,
+    RefreshEvent,
+    TemporaryCredentials,
+)
+from refreshsts._internal import scheduler
+from refreshsts.credentials import RefreshingCredentials
+
+ROLE = "arn:aws:iam::123456789012:role/reader"
+
+
+class FakeSTS:
+    def __init__(self, lifetime: float) -> None:
+        self.lifetime = lifetime
+        self.calls = 0
+        self.fail = False
+        self.lock = threading.Lock()
+
+    def __call__(self) -> TemporaryCredentials:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if self.fail:
+            raise ConnectionError("sts unreachable")
+        now = time.time()
+        return TemporaryCredentials(f"AKID{n}", f"SECRET{n}", f"TOKEN{n}", now + self.lifetime, now)
+
+
+def make(sts, strategy, **kwargs):
+    return RefreshingCredentials(
+        sts,
+        cache=NoCache(),
+        cache_key=lambda: "k",
+        label="hop 1 of 1 (test)",
+        hop=1,
+        strategy=strategy,
+        **kwargs,
+    )
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"wait_timeout": 0}, "wait_timeout=0 must be above 0"),
+        ({"jitter": 1.5}, "jitter=1.5 must be at least 0 and below 1"),
+        ({"max_jitter": -1}, "max_jitter=-1"),
+    ],
+)
+def test_strategies_validate_their_options(kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        BackgroundRefresh(**kwargs)
+
+
+def test_background_refresh_is_due_before_the_advisory_window_with_jitter():
+    strategy = BackgroundRefresh(jitter=0.1, max_jitter=300)
+    dues = {strategy.refresh_ahead_at(1000.0, 3600) for _ in range(50)}
+    assert all(1000.0 - 300 <= due <= 1000.0 for due in dues)
+    assert len(dues) > 40, "jitter spreads a fleet"
+    assert OnDemandRefresh().refresh_ahead_at(1000.0, 3600) is None
+
+
+def test_a_session_refuses_a_non_strategy():
+    with pytest.raises(ConfigurationError, match="refresh=str is not a refresh strategy"):
+        RefreshableSession(
+            AssumeRole(ROLE),
+            source=boto3.Session(
+                aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x", region_name="us-east-1"
+            ),
+            refresh="background",
+        )  # type: ignore[arg-type]
+
+
+def test_background_credentials_refresh_with_nobody_reading():
+    sts = FakeSTS(3.0)
+    creds = make(sts, BackgroundRefresh(jitter=0.05))
+    creds.start()
+    assert wait_until(lambda: sts.calls == 1), "prefetched on start"
+    assert wait_until(lambda: sts.calls >= 3, timeout=6), "refreshed ahead, twice, unread"
+    assert creds.credentials is not None
+    assert creds.credentials.seconds_left() > creds._windows.advisory(3.0) - 0.5
+    creds.close()
+    calls = sts.calls
+    time.sleep(2.5)
+    assert sts.calls == calls, "close() stops refreshing ahead"
+
+
+def test_background_refresh_failures_back_off_and_keep_credentials():
+    sts = FakeSTS(4.0)
+    creds = make(sts, BackgroundRefresh(jitter=0.0))
+    creds.start()
+    assert wait_until(lambda: creds.credentials is not None)
+    sts.fail = True
+    assert wait_until(lambda: creds.failure_count >= 1, timeout=5)
+    assert creds.get_frozen_credentials().access_key == "AKID1"
+    sts.fail = False
+    assert wait_until(lambda: creds.refresh_count >= 2, timeout=5), "retried after backoff"
+    creds.close()
+
+
+def test_one_scheduler_thread_serves_every_background_credential():
+    creds = [make(FakeSTS(60.0), BackgroundRefresh()) for _ in range(50)]
+    for c in creds:
+        c.start()
+    assert wait_until(lambda: all(c.credentials is not None for c in creds))
+    names = [t.name for t in threading.enumerate()]
+    assert names.count("refreshsts-scheduler") == 1
+    assert sum(name.startswith("refreshsts-refresh") for name in names) <= 4
+    for c in creds:
+        c.close()
+
+
+def test_no_thread_or_schedule_leaks_after_1000_sessions_are_dropped():
+    source = boto3.Session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x", region_name="us-east-1"
+    )
+    cache = MemoryCache()
+
+    def new_session():
+        return RefreshableSession(
+            AssumeRole(ROLE, session_name="many"),
+            source=source,
+            cache=cache,
+            refresh=BackgroundRefresh(prefetch=False),
+        )
+
+    now = time.time()
+    key = new_session()._chain.cache_key(0)
+    cache.set(key, TemporaryCredentials("AKID", "SECRET", "TOKEN", now + 3600, now))
+    before = threading.active_count()
+    for i in range(1000):
+        session = new_session()
+        assert session.get_credentials().get_frozen_credentials().access_key == "AKID"
+        if i % 2:
+            session.close()
+        del session
+    gc.collect()
+    assert wait_until(lambda: scheduler.pending() == 0, timeout=5)
+    assert threading.active_count() <= before + 5
+
+
+def test_events_and_status_tell_what_happened_without_secrets():
+    sts = FakeSTS(900.0)
+    creds = make(sts, OnDemandRefresh())
+    events: list[RefreshEvent] = []
+    creds.listeners.add(events.append)
+    creds.get_frozen_credentials()
+    sts.fail = True
+    with pytest.raises(RefreshError):
+        creds.refresh()
+    assert [(e.kind, e.window) for e in events] == [
+        ("started", "mandatory"),
+        ("succeeded", "mandatory"),
+        ("started", "forced"),
+        ("failed", "forced"),
+    ]
+    assert events[1].latency is not None and events[1].expiration is not None
+    assert events[3].error == "ConnectionError: sts unreachable"
+    assert "SECRET" not in repr(events) and "TOKEN" not in repr(events)
+    status = creds.status()
+    assert status.refresh_count == 1 and status.failure_count == 1
+    assert 899 < status.seconds_left <= 900
+    assert "SECRET" not in repr(status)
+
+
+def test_a_listener_that_raises_does_not_break_refreshing(caplog):
+    sts = FakeSTS(900.0)
+    creds = make(sts, OnDemandRefresh())
+
+    def broken(event):
+        raise RuntimeError("listener bug")
+
+    creds.listeners.add(broken)
+    assert creds.get_frozen_credentials().access_key == "AKID1"
+    assert "listener" in caplog.text
+
+
+def test_unsubscribe():
+    sts = FakeSTS(900.0)
+    creds = make(sts, OnDemandRefresh())
+    events: list[RefreshEvent] = []
+    remove = creds.listeners.add(events.append)
+    remove()
+    creds.get_frozen_credentials()
+    assert events == []
+
+
+def test_session_is_a_context_manager_that_stops_background_refresh():
+    source = boto3.Session(
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x", region_name="us-east-1"
+    )
+    with RefreshableSession(
+        AssumeRole(ROLE), source=source, refresh=BackgroundRefresh(prefetch=False)
+    ) as session:
+        session.get_credentials()._schedule(time.time() + 60)
+        assert scheduler.pending() >= 1
+    assert session.get_credentials()._closed
+    assert wait_until(lambda: scheduler.pending() == 0)
