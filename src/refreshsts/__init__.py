@@ -26,8 +26,8 @@ from .caches import (
 from .credentials import RefreshingCredentials
 from .durations import MAX, parse_duration
 from .errors import ConfigurationError, RefreshError, RefreshstsError
-from .hops import AssumeRole, GetSessionToken, Hop
 from .events import HopStatus, RefreshEvent
+from .hops import AssumeRole, GetSessionToken, Hop
 from .refresh import BackgroundRefresh, OnDemandRefresh, RefreshStrategy, RefreshWindows
 from .session import RefreshableSession
 from .sources import Source
@@ -40,8 +40,8 @@ __all__ = [
     "CredentialCache",
     "FileCache",
     "GetSessionToken",
-    "HopStatus",
     "Hop",
+    "HopStatus",
     "MemoryCache",
     "NoCache",
     "OnDemandRefresh",

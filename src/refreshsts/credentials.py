@@ -170,7 +170,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         answer); raises RefreshError when the fetch fails and nothing valid is left.
         """
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
-            self._fail(TimeoutError(f"waited {self._wait_timeout:.0f} s for another refresh"))
+            self._fail(TimeoutError(f"waited {self._wait_timeout:g} s for another refresh"))
         try:
             self._attempt("forced")
         finally:
@@ -222,7 +222,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
             if time.time() < self._usable_until:
                 return
-            self._fail(TimeoutError(f"waited {self._wait_timeout:.0f} s for another refresh"))
+            self._fail(TimeoutError(f"waited {self._wait_timeout:g} s for another refresh"))
         try:
             now = time.time()
             if now < self._mandatory_at:

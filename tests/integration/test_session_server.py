@@ -134,8 +134,9 @@ def _child_identity(data: bytes) -> str:
 
 
 @pytest.mark.slow
-def test_a_pickled_session_carries_no_secret_and_works_in_a_spawned_process(
-    world, proxied_aws_env, sts_proxy
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+def test_a_pickled_session_carries_no_secret_and_works_in_another_process(
+    world, proxied_aws_env, sts_proxy, start_method
 ):
     session = seed_session(world, duration="1h")
     session.client("s3").list_objects_v2(Bucket=world.bucket)
@@ -143,7 +144,7 @@ def test_a_pickled_session_carries_no_secret_and_works_in_a_spawned_process(
     data = pickle.dumps(session)
     for secret in (frozen.secret_key, frozen.token, world.secret_access_key):
         assert secret.encode() not in data
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    with multiprocessing.get_context(start_method).Pool(1) as pool:
         arn = pool.apply(_child_identity, (data,))
     assert arn.endswith(f":assumed-role/{world.role_name}/mytestsession")
     assert sts_proxy.calls("AssumeRole") == 2

@@ -222,3 +222,24 @@ def test_session_is_a_context_manager_that_stops_background_refresh():
         assert scheduler.pending() >= 1
     assert session.get_credentials()._closed
     assert wait_until(lambda: scheduler.pending() == 0)
+
+
+def test_a_wait_in_the_mandatory_window_is_bounded():
+    gate = threading.Event()
+
+    def hanging_sts():
+        gate.wait(10)
+        now = time.time()
+        return TemporaryCredentials("AKID", "SECRET", "TOKEN", now + 900, now)
+
+    creds = make(hanging_sts, OnDemandRefresh(wait_timeout=0.5))
+    first = threading.Thread(target=creds.get_frozen_credentials)
+    first.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    with pytest.raises(RefreshError, match=r"waited 0\.5 s for another refresh"):
+        creds.get_frozen_credentials()
+    assert time.monotonic() - started < 1.5
+    gate.set()
+    first.join()
+    assert creds.get_frozen_credentials().access_key == "AKID"
