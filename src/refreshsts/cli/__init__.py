@@ -1,0 +1,100 @@
+"""The `refreshsts` command: credential_process, export, exec, serve, whoami and status.
+
+Each command lives in its own module and registers a subparser; `main` turns refreshsts
+errors into a message on stderr and an exit status, never a traceback or a secret:
+2 for options that can never work (ConfigurationError, usage errors), 1 when no
+credentials could be had (RefreshError and other failures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import ConfigurationError, RefreshError, __version__
+from . import _credential_process, _exec, _export, _serve, _status
+
+__all__ = ["main"]
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="refreshsts",
+        description="STS credentials that refresh themselves, for the AWS CLI, shells and "
+        "programs in any language.",
+    )
+    parser.add_argument("--version", action="version", version=f"refreshsts {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log refreshes to stderr (-vv: debug, including each endpoint request)",
+    )
+    subparsers = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
+    _credential_process.add_parser(subparsers)
+    _export.add_parser(subparsers)
+    _exec.add_parser(subparsers)
+    _serve.add_parser(subparsers)
+    _status.add_parsers(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default: `sys.argv[1:]`); return the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    args.argv = arguments
+    _configure_logging(args.verbose)
+    try:
+        status: int = args.run(args)
+    except ConfigurationError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except RefreshError as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # botocore errors and the like: a message, not a traceback
+        logging.getLogger("refreshsts.cli").debug("failed", exc_info=True)
+        _error(f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILURE
+    return status
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever `sys.stderr` is when a record arrives."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _configure_logging(verbosity: int) -> None:
+    """Warnings (and with -v, refreshes) of the library on stderr, once per process."""
+    level = (logging.WARNING, logging.INFO)[verbosity] if verbosity < 2 else logging.DEBUG
+    logger = logging.getLogger("refreshsts")
+    handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("refreshsts: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+    handler.setLevel(level)
+    if verbosity:
+        logger.setLevel(level)
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"refreshsts: error: {message}\n")

@@ -1,0 +1,120 @@
+"""`refreshsts serve`: a long-running credential endpoint for several named roles."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from .. import ConfigurationError, RefreshableSession
+from ._credentials import snapshot
+from ._options import add_role_options, build_session, has_role
+from ._server import CredentialServer, loopback_address
+
+__all__ = ["add_parser", "run"]
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve refreshing credentials for several roles on a loopback endpoint",
+        description=(
+            "Serve the container-credentials endpoint until stopped: the --role-arn chain "
+            "(or --from-profile, else the first --role) at /, each --role NAME=ARN at "
+            "/role/NAME. Requests without the authorization token get 403. Only loopback "
+            "addresses are served."
+        ),
+    )
+    add_role_options(parser, required=False)
+    parser.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        dest="roles",
+        metavar="NAME=ARN[,ARN...]",
+        help="a named role (a chain when several ARNs), served at /role/NAME; repeatable",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    parser.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="write the token to PATH (mode 0600) instead of printing it; removed on exit",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    loopback_address(args.host)  # refuse a wrong --host before touching credentials
+    roles = _named_roles(args)
+    if not roles and not has_role(args):
+        raise ConfigurationError(
+            "serve needs --role-arn ARN, --from-profile NAME or --role NAME=ARN"
+        )
+    default = build_session(args) if has_role(args) else next(iter(roles.values()))
+    for session in (default, *roles.values()):
+        snapshot(session)  # refuse to start with a role that cannot be assumed
+    server = CredentialServer(roles, default=default, host=args.host, port=args.port)
+    token_file = Path(args.token_file) if args.token_file else None
+    written = False
+    try:
+        if token_file is not None:
+            _write_secret(token_file, server.token)
+            written = True
+        _announce(server, token_file)
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    finally:
+        server.stop()
+        if written and token_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                token_file.unlink()
+    return 0
+
+
+def _named_roles(args: argparse.Namespace) -> dict[str, RefreshableSession]:
+    roles: dict[str, RefreshableSession] = {}
+    for spec in args.roles:
+        name, sep, arns = spec.partition("=")
+        if not sep or not name or not arns or "/" in name:
+            raise ConfigurationError(
+                f"--role {spec!r}: write NAME=ARN (or NAME=ARN,ARN for a chain); NAME has no '/'"
+            )
+        if name in roles:
+            raise ConfigurationError(f"--role {name} is given twice")
+        roles[name] = build_session(args, [arn.strip() for arn in arns.split(",")])
+    return roles
+
+
+def _announce(server: CredentialServer, token_file: Path | None) -> None:
+    """URIs on stdout; the token only in its file, or once on stderr (never logged)."""
+    lines = [f"export AWS_CONTAINER_CREDENTIALS_FULL_URI={server.uri()}"]
+    if token_file is not None:
+        lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={token_file.absolute()}")
+    lines += [f"# role {name}: {server.uri(name)}" for name in sorted(server.roles)]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+    if token_file is None:
+        sys.stderr.write(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN={server.token}\n")
+        sys.stderr.flush()
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by this user only; never through a symlink."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        if hasattr(os, "fchmod"):
+            os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt

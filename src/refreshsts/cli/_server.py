@@ -1,0 +1,214 @@
+"""The container-credentials endpoint every AWS SDK reads, served from refreshing sessions.
+
+SDKs find it through `AWS_CONTAINER_CREDENTIALS_FULL_URI` and send
+`AWS_CONTAINER_AUTHORIZATION_TOKEN` as the `Authorization` header. Each GET reads the
+session's credentials afresh, so the SDK gets refreshed keys whenever it asks again. The
+server binds loopback addresses only and answers 403 to a request without the token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from .. import ConfigurationError, RefreshableSession
+from ._credentials import account_of, rfc3339, role_arn_of, snapshot
+
+__all__ = ["CredentialServer", "loopback_address"]
+
+logger = logging.getLogger("refreshsts.cli")
+
+ROLE_PREFIX = "/role/"
+
+
+def loopback_address(host: str) -> tuple[str, socket.AddressFamily]:
+    """The loopback IP to bind for `host`; anything else is a ConfigurationError."""
+    if host == "localhost":
+        return "127.0.0.1", socket.AF_INET
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise ConfigurationError(
+            f"--host {host!r} is not an IP address: the credential endpoint binds only to a "
+            "loopback address such as 127.0.0.1 or ::1"
+        ) from None
+    if not ip.is_loopback:
+        raise ConfigurationError(
+            f"--host {host} is not a loopback address: the credential endpoint hands out keys "
+            "to whoever asks with the token, so it listens only on 127.0.0.0/8 or ::1"
+        )
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    return str(ip), family
+
+
+class CredentialServer:
+    """A threaded HTTP server handing out the credentials of named sessions.
+
+    `default` answers at `/`, each of `roles` at `/role/NAME`. The token is random unless
+    given; compare it with `hmac.compare_digest`, never log it.
+    """
+
+    def __init__(
+        self,
+        roles: Mapping[str, RefreshableSession] | None = None,
+        *,
+        default: RefreshableSession | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+    ) -> None:
+        address, family = loopback_address(host)
+        if token is not None and (not token or any(c in token for c in "\r\n")):
+            raise ConfigurationError("the authorization token must be one non-empty line")
+        self.token = token or secrets.token_urlsafe(32)
+        self.default = default
+        self.roles = dict(roles or {})
+        self._httpd = _HTTPServer((address, port), _Handler, family=family, endpoint=self)
+        bound = ipaddress.ip_address(str(self._httpd.server_address[0]))
+        if not bound.is_loopback:  # pragma: no cover - loopback_address already refused it
+            self._httpd.server_close()
+            raise ConfigurationError(f"refusing to serve credentials on {bound}")
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def uri(self, name: str | None = None) -> str:
+        """The `AWS_CONTAINER_CREDENTIALS_FULL_URI` of role `name` (the default role if None)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        path = "/" if name is None else ROLE_PREFIX + quote(name, safe="")
+        return f"http://{host}:{self.port}{path}"
+
+    def start(self) -> CredentialServer:
+        """Serve from a daemon thread (for `exec` and tests)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.2},
+                name="refreshsts-credential-server",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.5)
+
+    def stop(self) -> None:
+        """Stop answering (from another thread than the serving one) and close the socket."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> CredentialServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def session_for(self, path: str) -> RefreshableSession | None:
+        if path == "/":
+            return self.default
+        if path.startswith(ROLE_PREFIX):
+            return self.roles.get(unquote(path[len(ROLE_PREFIX) :]))
+        return None
+
+    def authorized(self, header: str | None) -> bool:
+        return header is not None and hmac.compare_digest(
+            header.encode("utf-8", "surrogateescape"), self.token.encode()
+        )
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        family: socket.AddressFamily,
+        endpoint: CredentialServer,
+    ) -> None:
+        self.address_family = family
+        self.endpoint = endpoint
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("credential endpoint: error answering %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    server_version = "refreshsts"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        endpoint = self.server.endpoint
+        if not endpoint.authorized(self.headers.get("Authorization")):
+            self._reply(403, {"code": "AccessDenied", "message": "missing or wrong token"})
+            return
+        path = urlsplit(self.path).path
+        session = endpoint.session_for(path)
+        if session is None:
+            known = ", ".join(ROLE_PREFIX + name for name in sorted(endpoint.roles)) or "none"
+            self._reply(404, {"code": "NotFound", "message": f"no role at {path}; roles: {known}"})
+            return
+        try:
+            creds = snapshot(session)
+        except Exception as exc:
+            logger.warning("credential endpoint: %s: %s: %s", path, type(exc).__name__, exc)
+            self._reply(500, {"code": type(exc).__name__, "message": str(exc)})
+            return
+        body: dict[str, Any] = {
+            "AccessKeyId": creds.access_key_id,
+            "SecretAccessKey": creds.secret_access_key,
+            "Token": creds.session_token,
+        }
+        if creds.expiration is not None:
+            body["Expiration"] = rfc3339(creds.expiration)
+        role_arn = role_arn_of(session)
+        if role_arn is not None:
+            body["RoleArn"] = role_arn
+        account = account_of(creds.arn) or account_of(role_arn)
+        if account is not None:
+            body["AccountId"] = account
+        self._reply(200, body)
+
+    def _refuse_method(self) -> None:
+        self._reply(405, {"code": "MethodNotAllowed", "message": "only GET is served"})
+
+    def _reply(self, status: int, body: Mapping[str, Any]) -> None:
+        payload = json.dumps(body).encode() if self.command != "HEAD" else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Request lines go to DEBUG logging (path and status only, never headers)."""
+        logger.debug("credential endpoint: " + format, *args)
+
+
+for _method in ("POST", "PUT", "DELETE", "PATCH", "HEAD"):
+    setattr(_Handler, f"do_{_method}", _Handler._refuse_method)

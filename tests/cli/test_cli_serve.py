@@ -1,0 +1,228 @@
+"""The credential endpoint: tokens, roles, loopback only; `refreshsts serve` as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from cli_helpers import REFRESHSTS, role_args
+
+from fixtures.moto_server import free_port
+from refreshsts import AssumeRole, NoCache, RefreshableSession
+from refreshsts.cli._server import CredentialServer
+
+
+def get(url, token=None, method="GET"):
+    """(status, JSON body) of one request to the endpoint."""
+    request = urllib.request.Request(url, method=method)
+    if token is not None:
+        request.add_header("Authorization", token)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        return error.code, json.loads(body) if body else None
+
+
+def seed_session(world, name="mytestsession"):
+    return RefreshableSession(
+        AssumeRole(world.role_arn, session_name=name),
+        source="ststestprofile",
+        region="us-west-2",
+        cache=NoCache(),
+    )
+
+
+@pytest.fixture
+def server(world, proxied_aws_env):
+    session = seed_session(world)
+    with CredentialServer({"reader": session}, default=session) as running:
+        yield running
+
+
+def test_requests_without_the_right_token_get_403_and_no_keys(server, sts_proxy):
+    for token in (
+        None,
+        "",
+        "wrong",
+        server.token[:-1],
+        server.token + "x",
+        f"Bearer {server.token}",
+    ):
+        status, body = get(server.uri(), token)
+        assert status == 403
+        assert "AccessKeyId" not in json.dumps(body)
+    assert sts_proxy.calls("AssumeRole") == 0
+
+
+def test_the_token_gets_the_container_credentials_shape(server, world, sts_proxy):
+    status, body = get(server.uri(), server.token)
+    assert status == 200
+    assert set(body) == {
+        "AccessKeyId",
+        "SecretAccessKey",
+        "Token",
+        "Expiration",
+        "RoleArn",
+        "AccountId",
+    }
+    assert body["RoleArn"] == world.role_arn
+    assert body["AccountId"] == world.account_id
+    assert body["Expiration"].endswith("Z")
+    assert get(server.uri("reader"), server.token) == (200, body)
+    assert sts_proxy.calls("AssumeRole") == 1
+
+
+def test_unknown_paths_and_other_methods_are_refused(server):
+    status, body = get(server.uri("nobody"), server.token)
+    assert status == 404
+    assert "/role/reader" in body["message"]
+    assert get(server.uri() + "etc/passwd", server.token)[0] == 404
+    assert get(server.uri(), server.token, method="POST")[0] == 405
+
+
+def test_a_plain_boto3_session_reads_the_endpoint(server, world, monkeypatch):
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.uri("reader"))
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", server.token)
+    plain = boto3.Session(region_name="us-west-2")
+    arn = plain.client("sts").get_caller_identity()["Arn"]
+    assert arn.endswith(f":assumed-role/{world.role_name}/mytestsession")
+    assert plain.get_credentials().method == "container-role"
+
+
+def test_a_refresh_failure_is_a_500_without_secrets(world, proxied_aws_env, sts_proxy):
+    sts_proxy.fail_all(("error", "AccessDenied", "not today", 403))
+    with CredentialServer(default=seed_session(world)) as server:
+        status, body = get(server.uri(), server.token)
+    assert status == 500
+    assert body["code"] == "RefreshError"
+    assert world.secret_access_key not in json.dumps(body)
+
+
+def listening_addresses(port):
+    """Local addresses in LISTEN state on `port`, read from /proc/net/tcp{,6}."""
+    found = []
+    for name in ("tcp", "tcp6"):
+        path = Path("/proc/net") / name
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if int(hex_port, 16) == port and state == "0A":
+                found.append(address)
+    return found
+
+
+def test_serve_runs_until_sigterm_with_named_roles_and_a_0600_token_file(
+    world, cross_account_chain, proxied_aws_env, sts_proxy, cache_home, tmp_path
+):
+    chain = cross_account_chain
+    port = free_port()
+    token_file = tmp_path / "token"
+    process = subprocess.Popen(
+        [
+            *REFRESHSTS,
+            "serve",
+            *role_args(world),
+            "--port",
+            str(port),
+            "--role",
+            f"data={chain.hub_role_arn},{chain.target_role_arn}",
+            "--external-id",
+            "xyz-123",
+            "--token-file",
+            str(token_file),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first == f"export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:{port}/\n"
+        assert process.stdout.readline() == (
+            f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={token_file}\n"
+        )
+        assert process.stdout.readline() == f"# role data: http://127.0.0.1:{port}/role/data\n"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        token = token_file.read_text()
+        if Path("/proc/net/tcp").exists():
+            assert listening_addresses(port) == ["0100007F"]  # 127.0.0.1, nothing else
+        assert get(f"http://127.0.0.1:{port}/")[0] == 403
+        status, body = get(f"http://127.0.0.1:{port}/role/data", token)
+        assert status == 200
+        assert body["RoleArn"] == chain.target_role_arn
+        assert body["AccountId"] == chain.target_account_id
+        assert get(f"http://127.0.0.1:{port}/", token)[1]["RoleArn"] == world.role_arn
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read() if process.stderr else ""
+    assert token not in stderr
+    assert not token_file.exists()
+
+
+def test_serve_refuses_a_non_loopback_host(world, proxied_aws_env, cli):
+    for host in ("0.0.0.0", "::", "192.168.1.20", "example.com"):
+        done = cli("serve", *role_args(world), "--host", host)
+        assert done.returncode == 2
+        assert "loopback" in done.stderr
+
+
+def test_serve_prints_the_token_on_stderr_without_a_token_file(world, proxied_aws_env, cache_home):
+    port = free_port()
+    process = subprocess.Popen(
+        [*REFRESHSTS, "serve", *role_args(world), "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().startswith("export AWS_CONTAINER_CREDENTIALS_FULL_URI=")
+        line = process.stderr.readline()
+        assert line.startswith("export AWS_CONTAINER_AUTHORIZATION_TOKEN=")
+        token = line.split("=", 1)[1].strip()
+        assert get(f"http://127.0.0.1:{port}/", token)[0] == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert token not in process.stdout.read()
+
+
+def test_the_endpoint_socket_is_not_inherited_by_children():
+    with CredentialServer() as server:
+        fd = server._httpd.socket.fileno()
+        assert not os.get_inheritable(fd)
+        assert server._httpd.socket.family == socket.AF_INET
+
+
+def test_serve_never_writes_the_token_through_a_symlink(world, proxied_aws_env, cli, tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("untouched")
+    link = tmp_path / "token"
+    link.symlink_to(target)
+    done = cli("serve", *role_args(world), "--token-file", str(link))
+    assert done.returncode == 1
+    assert link.is_symlink()
+    assert target.read_text() == "untouched"
