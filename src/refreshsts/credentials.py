@@ -124,6 +124,15 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._refresh()
         return self._frozen_credentials
 
+    def get_temporary_credentials(self) -> TemporaryCredentials:
+        """Like `get_frozen_credentials`, with the expiry and ARN that belong to the keys."""
+        if time.time() >= self._advisory_at:
+            self._refresh()
+        current = self._current
+        if current is None:  # pragma: no cover - _refresh raises instead
+            self._fail(RuntimeError("no credentials were fetched"))
+        return current
+
     def refresh_needed(self, refresh_in: float | None = None) -> bool:
         now = time.time()
         if refresh_in is None:
@@ -294,7 +303,10 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         delay = self._backoff.next_delay(now, deadline)
         self._retry_at = now + delay
         remaining = self._usable_until - now
-        logger.warning(
+        # With nothing valid left the caller gets a RefreshError saying the same thing.
+        level = logging.WARNING if remaining > 0 else logging.INFO
+        logger.log(
+            level,
             "refreshing %s failed after %.3f s: %s; %s; next attempt in %.1f s",
             self.label,
             now - started,

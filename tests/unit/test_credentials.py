@@ -228,3 +228,15 @@ def test_get_frozen_credentials_is_cheap():
         creds.get_frozen_credentials()
     per_call = (time.perf_counter() - started) / n
     assert per_call < 2e-6, f"{per_call * 1e6:.2f} us per read"
+
+
+def test_temporary_credentials_come_with_their_own_expiry(clock):
+    creds = make(FakeSTS(900))
+    first = creds.get_temporary_credentials()
+    assert first.access_key_id == "AKID1"
+    assert first.expiration == START + 900
+    clock.shift(700)
+    creds.get_temporary_credentials()
+    assert creds.wait_for_refresh(5)
+    second = creds.get_temporary_credentials()
+    assert (second.access_key_id, second.expiration) == ("AKID2", START + 700 + 900)
