@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 import boto3
 import pytest
 
+from fixtures.fakes import wait_for_child
 from refreshsts import (
     AssumeRole,
     GetSessionToken,
@@ -166,16 +166,7 @@ def test_a_forked_child_refreshes_even_if_a_refresh_was_under_way(
                 os._exit(code)
     finally:
         creds._refresh_lock.release()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung on a lock inherited from the parent")
-    assert os.waitstatus_to_exitcode(status) == 0
+    code = wait_for_child(pid, 20, "the forked child hung on a lock inherited from the parent")
+    assert code == 0
     assert sts_proxy.calls("AssumeRole") == 2
     assert sts_proxy.expired_signings() == []

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
+from fixtures.fakes import wait_for_child
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
@@ -163,15 +163,6 @@ def test_a_forked_child_keeps_refreshing_in_the_background(world, proxied_aws_en
             code = 0 if creds.refresh_count >= before + 2 else 3
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung")
+    code = wait_for_child(pid, 30, "the forked child hung")
     session.close()
-    assert os.waitstatus_to_exitcode(status) == 0, "the child refreshed on its own scheduler"
+    assert code == 0, "the child refreshed on its own scheduler"

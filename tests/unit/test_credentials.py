@@ -6,42 +6,14 @@ import pytest
 import time_machine
 from botocore.credentials import RefreshableCredentials
 
-from refreshsts import MemoryCache, NoCache, RefreshError, RefreshWindows, TemporaryCredentials
-from refreshsts.credentials import RefreshingCredentials
+from fixtures.fakes import FakeSTS, fake_credentials
+from refreshsts import MemoryCache, RefreshError, RefreshWindows
 
 START = 1_900_000_000.0
 
 
-class FakeSTS:
-    """Hands out numbered credentials living `lifetime` s; can fail or stall on demand."""
-
-    def __init__(self, lifetime=900.0):
-        self.lifetime = lifetime
-        self.calls = 0
-        self.fail = False
-        self.gate = None
-        self._lock = threading.Lock()
-
-    def __call__(self):
-        if self.gate is not None:
-            self.gate.wait(5)
-        with self._lock:
-            self.calls += 1
-            n = self.calls
-        if self.fail:
-            raise ConnectionError("sts unreachable")
-        now = time.time()
-        return TemporaryCredentials(f"AKID{n}", f"SECRET{n}", f"TOKEN{n}", now + self.lifetime, now)
-
-
 def make(sts, cache=None, key="k"):
-    return RefreshingCredentials(
-        sts,
-        cache=cache if cache is not None else NoCache(),
-        cache_key=lambda: key,
-        label="hop 1 of 1 (test)",
-        hop=1,
-    )
+    return fake_credentials(sts, cache, key)
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import time
 import boto3
 import pytest
 
+from fixtures.fakes import FakeSTS, fake_credentials
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
     ConfigurationError,
     MemoryCache,
-    NoCache,
     OnDemandRefresh,
     RefreshableSession,
     RefreshError,
@@ -22,38 +22,12 @@ from refreshsts import (
     TemporaryCredentials,
 )
 from refreshsts._internal import scheduler
-from refreshsts.credentials import RefreshingCredentials
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
 
 
-class FakeSTS:
-    def __init__(self, lifetime: float) -> None:
-        self.lifetime = lifetime
-        self.calls = 0
-        self.fail = False
-        self.lock = threading.Lock()
-
-    def __call__(self) -> TemporaryCredentials:
-        with self.lock:
-            self.calls += 1
-            n = self.calls
-        if self.fail:
-            raise ConnectionError("sts unreachable")
-        now = time.time()
-        return TemporaryCredentials(f"AKID{n}", f"SECRET{n}", f"TOKEN{n}", now + self.lifetime, now)
-
-
 def make(sts, strategy, **kwargs):
-    return RefreshingCredentials(
-        sts,
-        cache=NoCache(),
-        cache_key=lambda: "k",
-        label="hop 1 of 1 (test)",
-        hop=1,
-        strategy=strategy,
-        **kwargs,
-    )
+    return fake_credentials(sts, strategy=strategy, **kwargs)
 
 
 def wait_until(predicate, timeout=5.0):
