@@ -23,11 +23,20 @@ from .caches import (
     get_default_cache,
     set_default_cache,
 )
+from .container_credentials import ContainerCredentials
 from .credentials import RefreshingCredentials
 from .durations import MAX, parse_duration
 from .errors import ConfigurationError, RefreshError, RefreshstsError
 from .events import HopStatus, RefreshEvent
-from .hops import AssumeRole, GetSessionToken, Hop
+from .hops import (
+    AssumeRole,
+    AssumeRoleWithSAML,
+    AssumeRoleWithWebIdentity,
+    GetFederationToken,
+    GetSessionToken,
+    Hop,
+)
+from .instance_metadata import InstanceMetadata
 from .refresh import BackgroundRefresh, OnDemandRefresh, RefreshStrategy, RefreshWindows
 from .session import RefreshableSession
 from .sources import Source
@@ -35,13 +44,18 @@ from .sources import Source
 __all__ = [
     "MAX",
     "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
     "BackgroundRefresh",
     "ConfigurationError",
+    "ContainerCredentials",
     "CredentialCache",
     "FileCache",
+    "GetFederationToken",
     "GetSessionToken",
     "Hop",
     "HopStatus",
+    "InstanceMetadata",
     "MemoryCache",
     "NoCache",
     "OnDemandRefresh",

@@ -17,6 +17,13 @@ from botocore.exceptions import ClientError
 
 from ._internal import expired_token
 from ._internal.botocore_sessions import new_botocore_session, sts_client_config
+from ._positions import (
+    chained_at,
+    check_position,
+    first_hop_after_source,
+    is_unsigned,
+    unsigned_config,
+)
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache
 from .credentials import RefreshingCredentials
@@ -48,6 +55,7 @@ def plan_durations(hops: Sequence[Hop], session_default: Duration) -> list[Durat
             )
         chained = index > 0 and hops[index - 1].returns_role_session
         where = f"hop {index + 1} of {len(hops)} ({hop.label})"
+        check_position(hops, index, where)
         if index > 0 and not hop.may_follow_role:
             raise ConfigurationError(
                 f"{where}: STS only answers {hop.operation} for IAM user (or root) credentials, "
@@ -99,6 +107,9 @@ class _Link:
     def sts_client(self) -> Any:
         with self._lock:
             if self._client is None:
+                if is_unsigned(self.hop):
+                    self._client = self._chain.sts_client(None)
+                    return self._client
                 signer = (
                     self._signer if self._signer is not None else self._chain.source.credentials()
                 )
@@ -154,11 +165,12 @@ class Chain:
         self.links: list[_Link] = []
         self.credentials: list[RefreshingCredentials] = []
         signer: Credentials | None = None
+        durations = first_hop_after_source(hops, durations, source)
         for index, (hop, duration) in enumerate(zip(hops, durations, strict=True)):
             link = _Link(
                 hop,
                 position=index + 1,
-                chained=index > 0 and hops[index - 1].returns_role_session,
+                chained=chained_at(hops, index, source),
                 duration=duration,
                 signer=signer,
                 chain=self,
@@ -185,8 +197,8 @@ class Chain:
     def sts_region(self) -> str:
         return self._region or self.source.region or DEFAULT_STS_REGION
 
-    def sts_client(self, signer: Credentials) -> Any:
-        """An STS client signed by `signer`, honouring AWS_ENDPOINT_URL(_STS) and the Config."""
+    def sts_client(self, signer: Credentials | None) -> Any:
+        """An STS client signed by `signer` (None: unsigned), honouring AWS_ENDPOINT_URL(_STS)."""
         session = new_botocore_session(profile=self.source.profile, credentials=signer)
         if isinstance(signer, RefreshingCredentials):
             expired_token.register(session, signer)
@@ -194,13 +206,15 @@ class Chain:
             "sts",
             region_name=self.sts_region,
             endpoint_url=self._sts_endpoint_url,
-            config=self._sts_config,
+            config=self._sts_config if signer is not None else unsigned_config(self._sts_config),
         )
 
     def cache_key(self, index: int) -> str:
         """A digest of the root principal and every hop up to `index`; no secret goes in."""
         material = {
-            "root": self.source.identity(lambda: self.links[0].sts_client),
+            "root": "unsigned"
+            if is_unsigned(self.links[0].hop)
+            else self.source.identity(lambda: self.links[0].sts_client),
             "endpoint": self._sts_endpoint_url
             or os.environ.get("AWS_ENDPOINT_URL_STS")
             or os.environ.get("AWS_ENDPOINT_URL"),

@@ -227,6 +227,22 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         _, profile = self._source.recipe()
         return (_rebuild, (self._hops, {**self._recipe, "source": profile}))
 
+    @classmethod
+    def from_profile(cls, name: str, **overrides: Any) -> RefreshableSession:
+        """A session on the role chain that profile `name` of the shared config describes.
+
+        Reads `role_arn`, `source_profile` (recursively), `credential_source`, `external_id`,
+        `mfa_serial`, `duration_seconds`, `role_session_name`, `web_identity_token_file`,
+        `region` and `sts_regional_endpoints` into hops, so the chain gets refreshsts's
+        refresh and caching. `overrides` are this class's keyword options (`cache=`,
+        `duration=`, `region=`, ...) plus `mfa_token=`, a callable returning the current MFA
+        code. Loops, missing profiles and conflicting settings are a ConfigurationError
+        naming the profiles involved.
+        """
+        from ._profiles import session_from_profile  # noqa: PLC0415 - _profiles builds cls
+
+        return session_from_profile(cls, name, overrides)
+
 
 def _rebuild(hops: tuple[Hop, ...], options: dict[str, Any]) -> RefreshableSession:
     return RefreshableSession(*hops, **options)

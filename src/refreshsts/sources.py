@@ -23,7 +23,10 @@ class Source:
     """The principal at the root of a chain: a profile, a boto3 session or the default chain.
 
     Its `identity` names the principal without secrets, so cache keys differ between
-    principals while staying stable when temporary root keys rotate.
+    principals while staying stable when temporary root keys rotate. `role_session` says why
+    its credentials are a role session when that is known before any call (an instance or
+    container role, a profile that assumes a role): an AssumeRole right after it is then role
+    chaining, which AWS caps at 1 h.
     """
 
     def __init__(
@@ -34,9 +37,11 @@ class Source:
         label: str,
         picklable: bool = True,
         why_not_picklable: str = "",
+        role_session: str | None = None,
     ) -> None:
         self.profile = profile
         self.label = label
+        self.role_session = role_session
         self._session = session
         self._picklable = picklable
         self._why_not_picklable = why_not_picklable
@@ -90,7 +95,7 @@ class Source:
             self._identity = identity
         return identity
 
-    def recipe(self) -> tuple[str, str | None]:
+    def recipe(self) -> tuple[str, SourceLike]:
         """What a pickle carries to rebuild this source: never a key."""
         if not self._picklable:
             raise TypeError(self._why_not_picklable)
@@ -126,15 +131,30 @@ def resolve_source(source: SourceLike) -> Source:
                 f"source={source!r}: no such profile in {config} or the shared credentials "
                 f"file (profiles found: {', '.join(sorted(available)) or 'none'})"
             )
+        found.role_session = profile_role_session(found.botocore_session, source)
         return found
     if isinstance(source, boto3.Session):
         return _from_botocore(source._session)
     if isinstance(source, botocore.session.Session):
         return _from_botocore(source)
     raise ConfigurationError(
-        f"source={type(source).__name__} is not a source: pass a profile name, a boto3.Session "
-        "or None for the default credential chain"
+        f"source={type(source).__name__} is not a source: pass a profile name, a boto3.Session, "
+        "refreshsts.InstanceMetadata(), refreshsts.ContainerCredentials() or None for the "
+        "default credential chain"
     )
+
+
+def profile_role_session(session: botocore.session.Session, profile: str) -> str | None:
+    """Why `profile`'s credentials are a role session, read from the config; None if unknown."""
+    try:
+        config = session.full_config.get("profiles", {}).get(profile, {})
+    except Exception:
+        return None
+    if "role_arn" in config:
+        return f"profile {profile!r} assumes {config['role_arn']}"
+    if any(key in config for key in ("sso_session", "sso_account_id", "sso_role_name")):
+        return f"profile {profile!r} signs in with IAM Identity Center (a permission set role)"
+    return None
 
 
 def _from_botocore(session: botocore.session.Session) -> Source:
@@ -153,4 +173,5 @@ def _from_botocore(session: botocore.session.Session) -> Source:
             ),
         )
     label = f"a boto3.Session on profile {profile!r}" if profile else "a boto3.Session"
-    return Source(profile=profile, session=session, label=label)
+    role_session = profile_role_session(session, profile) if profile else None
+    return Source(profile=profile, session=session, label=label, role_session=role_session)

@@ -2,6 +2,17 @@
 
 from ._base import Hop, default_session_name
 from .assume_role import AssumeRole
+from .assume_role_with_saml import AssumeRoleWithSAML
+from .assume_role_with_web_identity import AssumeRoleWithWebIdentity
+from .get_federation_token import GetFederationToken
 from .get_session_token import GetSessionToken
 
-__all__ = ["AssumeRole", "GetSessionToken", "Hop", "default_session_name"]
+__all__ = [
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "GetFederationToken",
+    "GetSessionToken",
+    "Hop",
+    "default_session_name",
+]

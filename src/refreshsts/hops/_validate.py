@@ -149,6 +149,58 @@ def source_identity(where: str, value: object) -> str:
     return text
 
 
+MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
+SAML_PROVIDER_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:saml-provider/[\w+=,.@-]{1,128}")
+
+
+def mfa(where: str, serial: object, token: object) -> tuple[str | None, Any]:
+    """An MFA device serial (or ARN) and the callable that returns its current code."""
+    if serial is None:
+        if token is not None:
+            raise ConfigurationError(
+                f"{where}: mfa_token is set but mfa_serial is not: pass the MFA device's ARN "
+                "(arn:aws:iam::<account>:mfa/<name>) or hardware serial as mfa_serial"
+            )
+        return None, None
+    if not isinstance(serial, str) or not MFA_SERIAL.fullmatch(serial):
+        raise ConfigurationError(
+            f"{where}: mfa_serial={_show(serial)} is invalid: expected the MFA device's ARN "
+            "(arn:aws:iam::<account>:mfa/<name>) or a hardware serial, 9-256 characters of "
+            "letters, digits and +=/:,.@_-"
+        )
+    if isinstance(token, str):
+        raise ConfigurationError(
+            f"{where}: mfa_token must be a callable returning the current code, not a code: "
+            "AWS accepts each code once and every refresh needs a new one"
+        )
+    if token is not None and not callable(token):
+        raise ConfigurationError(
+            f"{where}: mfa_token must be a callable returning the current 6-digit code, not "
+            f"{type(token).__name__}"
+        )
+    return serial, token
+
+
+def saml_provider_arn(where: str, value: object) -> str:
+    if not isinstance(value, str) or not SAML_PROVIDER_ARN.fullmatch(value):
+        raise ConfigurationError(
+            f"{where}: principal_arn={_show(value)} is not a SAML provider ARN: expected "
+            "'arn:aws:iam::<12-digit account>:saml-provider/<name>'"
+        )
+    return value
+
+
+def provider_id(where: str, value: object) -> str:
+    """ProviderId of an OAuth 2.0 provider (www.amazon.com, graph.facebook.com): 4-2048 chars."""
+    if not isinstance(value, str) or not 4 <= len(value) <= 2048:
+        raise ConfigurationError(
+            f"{where}: provider_id={_show(value)} is invalid: 4-2048 characters, the OAuth 2.0 "
+            "provider's domain (www.amazon.com or graph.facebook.com); leave it unset for "
+            "OpenID Connect providers"
+        )
+    return value
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "...'"

@@ -8,9 +8,12 @@ from typing import Any, ClassVar, Union
 
 from botocore.exceptions import ClientError
 
+from .._temporary import TemporaryCredentials
 from ..durations import DurationLike, DurationLimits
 from . import _validate as check
 from ._base import Duration, Hop, default_session_name, init_duration
+from ._call import send
+from ._mfa import MfaToken, next_code
 
 __all__ = ["AssumeRole"]
 
@@ -31,6 +34,8 @@ class AssumeRole(Hop):
 
     Without `session_name`, each call names the session after this host and process, so
     CloudTrail shows which machine acted. `duration` overrides the session-wide default.
+    With `mfa_serial`, `mfa_token` is called for the device's current code each time STS is
+    called (never for cached credentials); without `mfa_token`, it is asked on the terminal.
     """
 
     role_arn: str
@@ -42,6 +47,8 @@ class AssumeRole(Hop):
     tags: tuple[tuple[str, str], ...] = ()
     transitive_tag_keys: tuple[str, ...] = ()
     source_identity: str | None = None
+    mfa_serial: str | None = None
+    mfa_token: MfaToken | None = field(default=None, repr=False, compare=False)
 
     operation: ClassVar[str] = "AssumeRole"
     returns_role_session: ClassVar[bool] = True
@@ -59,6 +66,8 @@ class AssumeRole(Hop):
         tags: TagsLike = None,
         transitive_tag_keys: Iterable[str] = (),
         source_identity: str | None = None,
+        mfa_serial: str | None = None,
+        mfa_token: MfaToken | None = None,
     ) -> None:
         where = f"AssumeRole({role_arn!r})" if isinstance(role_arn, str) else "AssumeRole"
         put = object.__setattr__
@@ -91,6 +100,9 @@ class AssumeRole(Hop):
             "source_identity",
             None if source_identity is None else check.source_identity(where, source_identity),
         )
+        serial, token = check.mfa(where, mfa_serial, mfa_token)
+        put(self, "mfa_serial", serial)
+        put(self, "mfa_token", token)
 
     def limits(self, *, chained: bool) -> DurationLimits:
         if chained:
@@ -121,7 +133,16 @@ class AssumeRole(Hop):
             params["TransitiveTagKeys"] = list(self.transitive_tag_keys)
         if self.source_identity is not None:
             params["SourceIdentity"] = self.source_identity
+        if self.mfa_serial is not None:
+            params["SerialNumber"] = self.mfa_serial
         return params
+
+    def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
+        """Call STS; with `mfa_serial`, the device's code is asked for now and only now."""
+        params = self.request(duration=duration)
+        if self.mfa_serial is not None:
+            params["TokenCode"] = next_code(self.mfa_serial, self.mfa_token, label=self.label)
+        return send(self, client, params)
 
     def cache_fields(self) -> Mapping[str, Any]:
         fields = self.request(duration=None)
@@ -155,6 +176,8 @@ class AssumeRole(Hop):
             "tags": self.tags,
             "transitive_tag_keys": self.transitive_tag_keys,
             "source_identity": self.source_identity,
+            "mfa_serial": self.mfa_serial,
+            "mfa_token": self.mfa_token,
         }
         fields.update(changes)
         return AssumeRole(self.role_arn, **fields)

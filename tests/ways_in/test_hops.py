@@ -1,0 +1,399 @@
+"""The new hops on their own: requests, secrets kept out of keys and reprs, up-front checks."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import pickle
+from typing import Any
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+
+import refreshsts.sources as sources
+from refreshsts import (
+    AssumeRole,
+    AssumeRoleWithSAML,
+    AssumeRoleWithWebIdentity,
+    ConfigurationError,
+    GetFederationToken,
+    GetSessionToken,
+    NoCache,
+    RefreshableSession,
+    RefreshError,
+)
+from refreshsts.hops._mfa import MfaCodeError
+from refreshsts.hops._tokens import TokenError
+
+from .makers import make_jwt, make_saml
+
+ROLE = "arn:aws:iam::123456789012:role/ci-deploy"
+IDP = "arn:aws:iam::123456789012:saml-provider/corp-adfs"
+MFA = "arn:aws:iam::123456789012:mfa/alice"
+STATIC = boto3.Session(
+    aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="s3cr3t", region_name="us-east-1"
+)
+STS_RESPONSE = {
+    "Credentials": {
+        "AccessKeyId": "ASIAEXAMPLE",
+        "SecretAccessKey": "secret",
+        "SessionToken": "token",
+        "Expiration": "2030-01-01T00:00:00Z",
+    },
+    "AssumedRoleUser": {"Arn": "arn:aws:sts::123456789012:assumed-role/ci-deploy/x"},
+}
+
+
+class RecordingClient:
+    """Stands in for an STS client: records each call's parameters."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, operation: str) -> Any:
+        def call(**params: Any) -> dict[str, Any]:
+            self.calls.append((operation, params))
+            return STS_RESPONSE
+
+        return call
+
+
+# AssumeRoleWithWebIdentity ---------------------------------------------------------------------
+
+
+def test_web_identity_reads_the_token_file_afresh_on_every_call(tmp_path):
+    path = tmp_path / "token"
+    hop = AssumeRoleWithWebIdentity(ROLE, token_file=path, session_name="gha", duration="2h")
+    client = RecordingClient()
+    for sub in ("first", "second"):
+        token = make_jwt(sub)
+        path.write_text(token + "\n")
+        hop.call(client, duration=7200)
+        operation, params = client.calls[-1]
+        assert operation == "assume_role_with_web_identity"
+        assert params == {
+            "RoleArn": ROLE,
+            "RoleSessionName": "gha",
+            "DurationSeconds": 7200,
+            "WebIdentityToken": token,
+        }
+
+
+def test_web_identity_token_callable_is_asked_per_call_and_text_is_accepted():
+    tokens = iter([make_jwt("a"), make_jwt("b")])
+    asked = []
+
+    def token() -> str:
+        asked.append(1)
+        return next(tokens)
+
+    hop = AssumeRoleWithWebIdentity(ROLE, token=token, provider_id="www.amazon.com")
+    client = RecordingClient()
+    hop.call(client, duration=None)
+    hop.call(client, duration=None)
+    assert len(asked) == 2
+    assert client.calls[0][1]["ProviderId"] == "www.amazon.com"
+    fixed = AssumeRoleWithWebIdentity(ROLE, token=make_jwt("c"))
+    fixed.call(client, duration=None)
+    assert client.calls[-1][1]["WebIdentityToken"].count(".") == 2
+
+
+def test_web_identity_cache_key_names_the_subject_never_the_token(tmp_path):
+    path = tmp_path / "token"
+    token = make_jwt("repo:org/app:ref:refs/heads/main")
+    path.write_text(token)
+    hop = AssumeRoleWithWebIdentity(ROLE, token_file=path)
+    fields = hop.cache_fields()
+    assert token not in repr(fields)
+    assert fields["RoleSessionName"] is None
+    assert fields["Subject"].startswith("sha256:")
+    path.write_text(make_jwt("repo:org/app:ref:refs/heads/main"))
+    assert hop.cache_fields()["Subject"] == fields["Subject"], "same subject, new token: same key"
+    path.write_text(make_jwt("repo:org/other:ref:refs/heads/main"))
+    assert hop.cache_fields()["Subject"] != fields["Subject"]
+    assert "token" not in repr(hop).split("token_file")[0]
+    assert token not in repr(AssumeRoleWithWebIdentity(ROLE, token=token))
+
+
+def test_a_token_read_for_the_cache_key_serves_the_call_right_after_it():
+    asked = []
+
+    def token() -> str:
+        asked.append(1)
+        return make_jwt("only-once")
+
+    hop = AssumeRoleWithWebIdentity(ROLE, token=token)
+    hop.cache_fields()
+    hop.call(RecordingClient(), duration=None)
+    assert len(asked) == 1
+    hop.call(RecordingClient(), duration=None)
+    assert len(asked) == 2
+
+
+def test_web_identity_is_picklable_with_a_file_and_equal_by_value(tmp_path):
+    hop = AssumeRoleWithWebIdentity(ROLE, token_file=tmp_path / "t", duration="max")
+    assert pickle.loads(pickle.dumps(hop)) == hop
+    assert hop.with_duration("1h").duration == 3600
+    assert hop.with_duration("1h").token_file == hop.token_file
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "pass exactly one of token_file= .* or token=.*got neither"),
+        ({"token_file": "/t", "token": "abcd"}, "got both"),
+        ({"token": 42}, "token must be text or a callable"),
+        ({"token": "abc"}, "token is 3 characters; STS accepts 4-20000"),
+        ({"token_file": 7}, "token_file must be a path"),
+        ({"token": "abcd", "provider_id": "x"}, "provider_id='x' is invalid: 4-2048"),
+        ({"token": "abcd", "duration": "13h"}, r"out of range: allowed 900-43200 s.*MaxSession"),
+        ({"token": "abcd", "session_name": "a b"}, "session_name='a b' is invalid"),
+        ({"token": "abcd", "policy": "nope"}, "policy is not valid JSON"),
+    ],
+)
+def test_web_identity_refuses_bad_input(kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        AssumeRoleWithWebIdentity(ROLE, **kwargs)
+
+
+def test_web_identity_token_file_that_is_a_directory_is_refused(tmp_path):
+    with pytest.raises(ConfigurationError, match="is a directory"):
+        AssumeRoleWithWebIdentity(ROLE, token_file=tmp_path)
+
+
+def test_a_missing_or_empty_token_file_is_a_clear_error_at_call_time(tmp_path):
+    hop = AssumeRoleWithWebIdentity(ROLE, token_file=tmp_path / "missing")
+    with pytest.raises(TokenError, match=r"token file .*missing' does not exist"):
+        hop.call(RecordingClient(), duration=None)
+    (tmp_path / "missing").write_text("  \n")
+    with pytest.raises(TokenError, match="token is 0 characters"):
+        hop.call(RecordingClient(), duration=None)
+
+
+# AssumeRoleWithSAML ----------------------------------------------------------------------------
+
+
+def test_saml_asks_the_callable_per_call_and_keys_on_the_saml_subject():
+    assertions = []
+
+    def assertion() -> str:
+        assertions.append(make_saml(ROLE, IDP, name_id="alice@example.com", session_name="alice"))
+        return assertions[-1]
+
+    hop = AssumeRoleWithSAML(ROLE, IDP, assertion=assertion, duration="4h")
+    fields = hop.cache_fields()
+    assert fields["Subject"].startswith("sha256:")
+    assert assertions[0] not in repr(fields)
+    client = RecordingClient()
+    hop.call(client, duration=14400)
+    hop.call(client, duration=14400)
+    assert len(assertions) == 2, "one for the key (reused by the first call), one more"
+    operation, params = client.calls[-1]
+    assert operation == "assume_role_with_saml"
+    assert params == {
+        "RoleArn": ROLE,
+        "PrincipalArn": IDP,
+        "DurationSeconds": 14400,
+        "SAMLAssertion": assertions[-1],
+    }
+    bob = AssumeRoleWithSAML(
+        ROLE, IDP, assertion=make_saml(ROLE, IDP, name_id="bob@example.com", session_name="bob")
+    )
+    assert bob.cache_fields()["Subject"] != fields["Subject"]
+    assert "assertion" not in repr(bob)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((ROLE, "arn:aws:iam::123456789012:role/x"), {"assertion": "abcd"}, "not a SAML provider"),
+        ((ROLE, IDP), {"assertion": 3}, "assertion must be text or a callable"),
+        ((ROLE, IDP), {"assertion": "ab"}, "assertion is 2 characters; STS accepts 4-100000"),
+        ((ROLE, IDP), {"assertion": "abcd", "duration": 600}, "allowed 900-43200"),
+    ],
+)
+def test_saml_refuses_bad_input(args, kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        AssumeRoleWithSAML(*args, **kwargs)
+
+
+# GetFederationToken -----------------------------------------------------------------------------
+
+
+def test_federation_token_request_and_limits():
+    hop = GetFederationToken(
+        "partner-app",
+        policy={"Version": "2012-10-17", "Statement": []},
+        policy_arns=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+        tags={"team": "data"},
+        duration="36h",
+    )
+    assert hop.request(duration=129600) == {
+        "Name": "partner-app",
+        "DurationSeconds": 129600,
+        "Policy": '{"Version":"2012-10-17","Statement":[]}',
+        "PolicyArns": [{"arn": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"}],
+        "Tags": [{"Key": "team", "Value": "data"}],
+    }
+    assert hop.with_duration("1h").tags == hop.tags
+    with pytest.raises(ConfigurationError, match=r"name='a' is invalid: it must be 2-32"):
+        GetFederationToken("a")
+    with pytest.raises(ConfigurationError, match="2-32 characters"):
+        GetFederationToken("x" * 33)
+    with pytest.raises(ConfigurationError, match=r"allowed 900-129600 s \(15m-36h\)"):
+        GetFederationToken("app", duration="37h")
+
+
+def test_federation_token_is_first_and_last():
+    with pytest.raises(ConfigurationError, match="GetFederationToken must be the last hop"):
+        RefreshableSession(GetFederationToken("app"), AssumeRole(ROLE), source=STATIC)
+    with pytest.raises(ConfigurationError, match="so it must be the first hop"):
+        RefreshableSession(AssumeRole(ROLE), GetFederationToken("app"), source=STATIC)
+
+
+def test_root_callers_one_hour_session_tokens_are_explained(caplog):
+    caplog.set_level("INFO", logger="refreshsts")
+
+    class OneHour(RecordingClient):
+        def get_session_token(self, **params: Any) -> dict[str, Any]:
+            return {
+                "Credentials": {**STS_RESPONSE["Credentials"], "Expiration": _in(3600)},
+            }
+
+    GetSessionToken(duration="36h").call(OneHour(), duration=129600)
+    assert "the source is the account root user" in caplog.text
+
+
+def _in(seconds: int) -> str:
+    moment = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Unsigned hops stand first ---------------------------------------------------------------------
+
+
+def test_unsigned_hops_must_be_first():
+    web = AssumeRoleWithWebIdentity(ROLE, token="abcd")
+    with pytest.raises(ConfigurationError, match=r"is sent without credentials .* first hop"):
+        RefreshableSession(AssumeRole(ROLE), web, source=STATIC)
+    saml = AssumeRoleWithSAML(ROLE, IDP, assertion="abcd")
+    with pytest.raises(ConfigurationError, match=r"hop 2 of 2 .*AssumeRoleWithSAML"):
+        RefreshableSession(GetSessionToken(), saml, source=STATIC)
+
+
+def test_after_web_identity_an_assume_role_is_chained():
+    web = AssumeRoleWithWebIdentity(ROLE, token="abcd")
+    with pytest.raises(ConfigurationError, match="role chaining"):
+        RefreshableSession(web, AssumeRole(ROLE, duration="2h"))
+
+
+def test_an_unsigned_first_hop_never_resolves_the_source(isolated_aws, monkeypatch):
+    def boom(self):
+        raise AssertionError("the source was resolved")
+
+    monkeypatch.setattr(sources.Source, "credentials", boom)
+    session = RefreshableSession(AssumeRoleWithWebIdentity(ROLE, token=make_jwt("x")))
+    key = session._chain.cache_key(0)
+    assert len(key) == 64
+    client = session._chain.links[0].sts_client
+    assert client.meta.config.signature_version is UNSIGNED
+
+
+# MFA on AssumeRole and GetSessionToken ---------------------------------------------------------
+
+
+def test_mfa_code_is_asked_only_when_sts_is_called_and_sent_as_token_code():
+    codes = iter(["111111", "222222"])
+    asked = []
+
+    def mfa() -> str:
+        asked.append(1)
+        return next(codes)
+
+    hop = AssumeRole(ROLE, session_name="mfa", mfa_serial=MFA, mfa_token=mfa)
+    assert hop.cache_fields()["SerialNumber"] == MFA
+    assert "TokenCode" not in hop.cache_fields()
+    assert asked == []
+    client = RecordingClient()
+    hop.call(client, duration=None)
+    hop.with_duration("1h").call(client, duration=3600)
+    assert [params["TokenCode"] for _, params in client.calls] == ["111111", "222222"]
+    assert all(params["SerialNumber"] == MFA for _, params in client.calls)
+    assert "mfa_token" not in repr(hop)
+    assert pickle.loads(pickle.dumps(AssumeRole(ROLE, mfa_serial=MFA))) == AssumeRole(
+        ROLE, mfa_serial=MFA
+    )
+
+
+def test_the_same_code_is_never_sent_twice_and_a_stuck_callable_fails_clearly():
+    hop = GetSessionToken(mfa_serial=MFA, mfa_token=lambda: "123456")
+    client = RecordingClient()
+    hop.call(client, duration=None)
+    with pytest.raises(MfaCodeError, match=r"returned the code already sent .* 3 times"):
+        hop.call(client, duration=None)
+    assert len(client.calls) == 1
+    answers = iter(["123456", "123456", "654321"])
+    GetSessionToken(mfa_serial=MFA, mfa_token=lambda: next(answers)).call(client, duration=None)
+    assert client.calls[-1][1]["TokenCode"] == "654321"
+
+
+def test_codes_are_remembered_per_device_across_hops():
+    other = "arn:aws:iam::123456789012:mfa/bob"
+    client = RecordingClient()
+    AssumeRole(ROLE, mfa_serial=MFA, mfa_token=lambda: "111111").call(client, duration=None)
+    GetSessionToken(mfa_serial=other, mfa_token=lambda: "111111").call(client, duration=None)
+    with pytest.raises(MfaCodeError):
+        GetSessionToken(mfa_serial=MFA, mfa_token=lambda: "111111").call(client, duration=None)
+
+
+def test_a_malformed_code_is_refused_before_sts():
+    with pytest.raises(MfaCodeError, match="not a 6-digit code"):
+        GetSessionToken(mfa_serial=MFA, mfa_token=lambda: "12345").call(
+            RecordingClient(), duration=None
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mfa_token": lambda: "123456"}, "mfa_token is set but mfa_serial is not"),
+        ({"mfa_serial": "short"}, "mfa_serial='short' is invalid"),
+        ({"mfa_serial": MFA, "mfa_token": "123456"}, "must be a callable .* not a code"),
+        ({"mfa_serial": MFA, "mfa_token": 123456}, "must be a callable"),
+    ],
+)
+def test_mfa_settings_are_checked(kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        GetSessionToken(**kwargs)
+    with pytest.raises(ConfigurationError, match=message):
+        AssumeRole(ROLE, **kwargs)
+
+
+def test_get_session_token_keeps_mfa_when_copied():
+    hop = GetSessionToken(duration="12h", mfa_serial=MFA, mfa_token=lambda: "123456")
+    longer = hop.with_duration("36h")
+    assert (longer.duration, longer.mfa_serial, longer.mfa_token) == (
+        129600,
+        MFA,
+        hop.mfa_token,
+    )
+    assert hop.label == f"GetSessionToken with MFA {MFA}"
+    assert hop.cache_fields() == {"SerialNumber": MFA}
+
+
+def test_a_missing_token_file_is_a_refresh_error_naming_the_file(isolated_aws, tmp_path):
+    session = RefreshableSession(
+        AssumeRoleWithWebIdentity(ROLE, token_file=tmp_path / "nope"), cache=NoCache()
+    )
+    with pytest.raises(RefreshError, match=r"hop 1 of 1 .*token file '.*nope' does not exist"):
+        session.get_credentials().get_frozen_credentials()
+
+
+def test_a_held_token_never_travels_in_a_pickle_or_a_copy():
+    hop = AssumeRoleWithWebIdentity(ROLE, token=make_jwt("held"))
+    hop.cache_fields()
+    for other in (pickle.loads(pickle.dumps(hop)), copy.deepcopy(hop)):
+        assert other == hop
+        assert other.__dict__["_held"].take() is None
+    assert hop.__dict__["_held"].take() is not None
