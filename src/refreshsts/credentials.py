@@ -37,9 +37,11 @@ _LIVE: weakref.WeakSet[RefreshingCredentials] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
-    """A refresh under way in the parent never finishes in the child: free its lock."""
+    """A refresh under way in the parent never finishes in the child: free its lock, and
+    put back on the (new) scheduler what that refresh would have rescheduled."""
     for creds in list(_LIVE):
         creds._refresh_lock = threading.Lock()
+        creds._reschedule_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
@@ -64,9 +66,10 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     Outside the advisory window a read costs one comparison. In the advisory window the
     first caller hands the refresh to a worker thread and everyone carries on with the
     credentials in hand; a failure there is logged and retried after a backoff, never
-    raised. In the mandatory window callers wait (at most the strategy's `wait_timeout`)
-    for the refresh; a failure is raised as `RefreshError` only when the credentials in
-    hand are about to expire. A `BackgroundRefresh` strategy refreshes before any window.
+    raised. In the mandatory window callers wait for the refresh another caller is doing
+    for at most the strategy's `wait_timeout`; the caller doing it is bounded by the STS
+    client's timeouts and retries. A failure is raised as `RefreshError` only when the
+    credentials in hand are about to expire. `BackgroundRefresh` refreshes before any window.
     """
 
     def __init__(
@@ -224,9 +227,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                 return
             try:
                 worker.submit(self._advisory_refresh)
-            except Exception:
+            except RuntimeError:  # interpreter shutdown: the credentials in hand still serve
                 self._refresh_lock.release()
-                raise
             return
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
             if time.time() < self._usable_until:
@@ -357,6 +359,13 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         if ahead is not None:
             self._schedule(ahead)
 
+    def _reschedule_after_fork(self) -> None:
+        if self._current is None or self._closed:
+            return
+        ahead = self._strategy.refresh_ahead_at(self._advisory_at, max(self._current.lifetime, 1))
+        if ahead is not None:
+            scheduler.schedule(self, max(ahead, self._retry_at))
+
     def _schedule(self, due: float) -> None:
         if not self._closed and self._strategy.refresh_ahead_at(0.0, 1.0) is not None:
             scheduler.schedule(self, due)
@@ -436,9 +445,6 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             "RefreshingCredentials hold secrets and are not picklable; pickle the "
             "RefreshableSession instead (it travels as its recipe)"
         )
-
-    def __getstate__(self) -> NoReturn:
-        self.__reduce__()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RefreshingCredentials:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -28,6 +29,16 @@ class RefreshWindows:
     mandatory_fraction: float = 1 / 10
 
     def __post_init__(self) -> None:
+        for name in ("advisory_fraction", "mandatory_seconds", "mandatory_fraction"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise ConfigurationError(
+                    f"RefreshWindows: {name}={value!r} must be a finite number"
+                )
         if not 0 < self.advisory_fraction < 1:
             raise ConfigurationError(
                 f"RefreshWindows: advisory_fraction={self.advisory_fraction} "
@@ -56,7 +67,9 @@ class RefreshWindows:
         return min(self.tier(lifetime), self.advisory_fraction * lifetime)
 
     def mandatory(self, lifetime: float) -> float:
-        return min(self.mandatory_seconds, self.mandatory_fraction * lifetime)
+        return min(
+            self.mandatory_seconds, self.mandatory_fraction * lifetime, self.advisory(lifetime)
+        )
 
     @staticmethod
     def margin(lifetime: float) -> float:
@@ -77,6 +90,10 @@ class RefreshStrategy(Protocol):
 
 
 def _check_wait(where: str, wait_timeout: float) -> None:
+    if isinstance(wait_timeout, bool) or not isinstance(wait_timeout, (int, float)):
+        raise ConfigurationError(
+            f"{where}: wait_timeout={wait_timeout!r} must be a number of seconds (0-3600]"
+        )
     if not 0 < wait_timeout <= 3600:
         raise ConfigurationError(
             f"{where}: wait_timeout={wait_timeout} must be above 0 and at most 3600 s"
@@ -118,6 +135,16 @@ class BackgroundRefresh:
 
     def __post_init__(self) -> None:
         _check_wait("BackgroundRefresh", self.wait_timeout)
+        for name in ("jitter", "max_jitter"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise ConfigurationError(
+                    f"BackgroundRefresh: {name}={value!r} must be a finite number"
+                )
         if not 0 <= self.jitter < 1:
             raise ConfigurationError(
                 f"BackgroundRefresh: jitter={self.jitter} must be at least 0 and below 1 "

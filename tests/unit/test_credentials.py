@@ -7,7 +7,7 @@ import time_machine
 from botocore.credentials import RefreshableCredentials
 
 from fixtures.fakes import FakeSTS, fake_credentials
-from refreshsts import MemoryCache, RefreshError, RefreshWindows
+from refreshsts import ConfigurationError, MemoryCache, RefreshError, RefreshWindows
 
 START = 1_900_000_000.0
 
@@ -212,3 +212,15 @@ def test_temporary_credentials_come_with_their_own_expiry(clock):
     assert creds.wait_for_refresh(5)
     second = creds.get_temporary_credentials()
     assert (second.access_key_id, second.expiration) == ("AKID2", START + 700 + 900)
+
+
+@pytest.mark.parametrize("name", ["advisory_fraction", "mandatory_seconds", "mandatory_fraction"])
+def test_windows_refuse_values_that_are_not_finite_numbers(name):
+    with pytest.raises(ConfigurationError, match=f"{name}=nan must be a finite number"):
+        RefreshWindows(**{name: float("nan")})
+
+
+def test_the_mandatory_window_never_opens_before_the_advisory_one():
+    windows = RefreshWindows(mandatory_seconds=600)
+    for lifetime in (900, 3600, 43200):
+        assert windows.mandatory(lifetime) <= windows.advisory(lifetime)

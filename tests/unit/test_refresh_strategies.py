@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import time
 
 import boto3
 import pytest
 
-from fixtures.fakes import FakeSTS, fake_credentials
+from fixtures.fakes import FakeSTS, fake_credentials, wait_for_child
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
@@ -21,7 +22,8 @@ from refreshsts import (
     RefreshEvent,
     TemporaryCredentials,
 )
-from refreshsts._internal import scheduler
+from refreshsts._internal import scheduler, worker
+from refreshsts._internal.backoff import Backoff
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
 
@@ -217,3 +219,72 @@ def test_a_wait_in_the_mandatory_window_is_bounded():
     gate.set()
     first.join()
     assert creds.get_frozen_credentials().access_key == "AKID"
+
+
+def test_backoff_keeps_growing_once_nothing_valid_is_left():
+    backoff = Backoff()
+    now = 1000.0
+    delays = [backoff.next_delay(now, deadline=now - 1) for _ in range(12)]
+    assert delays[0] <= 2
+    assert max(delays) > 8, "a dead STS is not retried every 0.25 s forever"
+    assert max(delays) <= 30, "a recovered STS is found again within 30 s"
+    assert [backoff.next_delay(now, deadline=now + 100) <= 50 for _ in range(5)] == [True] * 5
+
+
+def test_background_credentials_with_sts_down_do_not_hammer_it():
+    sts = FakeSTS(60.0)
+    sts.fail = True
+    creds = make(sts, BackgroundRefresh())
+    creds.start()
+    time.sleep(3)
+    creds.close()
+    assert sts.calls <= 4, f"{sts.calls} attempts in 3 s"
+
+
+def test_a_child_forked_during_a_background_refresh_keeps_refreshing():
+    sts = FakeSTS(3.0)
+    creds = make(sts, BackgroundRefresh(jitter=0.0))
+    creds.start()
+    assert wait_until(lambda: creds.credentials is not None)
+    sts.gate = threading.Event()
+    creds._schedule(time.time())
+    assert wait_until(lambda: sts.calls == 1 and creds._refresh_lock.locked(), timeout=2)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            sts.gate = None
+            before = creds.refresh_count
+            time.sleep(3)
+            code = 0 if creds.refresh_count > before else 3
+        finally:
+            os._exit(code)
+    sts.gate.set()
+    assert wait_for_child(pid, 20, "the forked child hung") == 0, "the child refreshed again"
+    creds.close()
+
+
+def test_an_advisory_refresh_at_interpreter_shutdown_keeps_the_credentials(monkeypatch):
+    sts = FakeSTS(3.0)
+    creds = make(sts, OnDemandRefresh())
+    creds.get_frozen_credentials()
+    time.sleep(2.1)
+
+    def shut_down(task):
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(worker, "submit", shut_down)
+    assert creds.get_frozen_credentials().access_key == "AKID1"
+    assert not creds._refresh_lock.locked()
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: OnDemandRefresh(wait_timeout="5"), "wait_timeout='5' must be a number"),
+        (lambda: BackgroundRefresh(jitter=float("nan")), "jitter=nan must be a finite number"),
+    ],
+)
+def test_strategy_options_of_the_wrong_kind_are_refused(build, message):
+    with pytest.raises(ConfigurationError, match=message):
+        build()

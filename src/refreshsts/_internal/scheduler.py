@@ -21,6 +21,8 @@ from . import worker
 __all__ = ["cancel", "pending", "schedule"]
 
 _IDLE_EXIT = 30.0
+_MAX_WAIT = 60.0
+"""Waits are capped so a suspended machine (monotonic clock stopped) is caught up soon."""
 
 _heap: list[tuple[float, int, weakref.ref[Any]]] = []
 _latest: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
@@ -71,7 +73,7 @@ def _next_due() -> tuple[float, Callable[[], None] | None]:
             continue
         wait = due - time.time()
         if wait > 0:
-            return wait, None
+            return min(wait, _MAX_WAIT), None
         heapq.heappop(_heap)
         del _latest[target]
         task: Callable[[], None] = target.run_scheduled_refresh
