@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import pickle
 import sys
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from refreshsts import ConfigurationError
 from refreshsts._internal.crypto import (
     KEY_ENV,
+    NAMES_INFO,
     DecryptionError,
     Sealer,
     decode_entry,
@@ -147,6 +152,16 @@ def test_sealer_never_shows_or_pickles_its_key() -> None:
     assert key not in repr(sealer)
     with pytest.raises(TypeError, match="never pickled"):
         pickle.dumps(sealer)
+
+
+def test_entry_names_are_hmac_sha256_under_a_subkey_of_the_key() -> None:
+    key = parse_key(generate_key())
+    subkey = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=NAMES_INFO).derive(key)
+    name = Sealer(key).name(BOUND)
+    assert name == hmac.new(subkey, BOUND.encode(), hashlib.sha256).hexdigest()
+    assert name != hmac.new(key, BOUND.encode(), hashlib.sha256).hexdigest()
+    assert Sealer(key).name(BOUND) == name
+    assert Sealer(parse_key(generate_key())).name(BOUND) != name
 
 
 def test_missing_cryptography_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import pickle
+import signal
 import stat
 import threading
 import time
@@ -51,6 +52,11 @@ def mode(path: Path) -> int:
 def needs_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("changing a file's owner needs root")
+
+
+def entry_path(cache: FileCache, key: str) -> Path:
+    """Where `cache` keeps the entry of `key` (named by an HMAC of it when encrypted)."""
+    return cache.directory / f"{cache._stored(key)}.json"
 
 
 # -- the protocol ------------------------------------------------------------------------
@@ -151,6 +157,22 @@ def test_a_directory_of_another_user_is_refused(directory: Path) -> None:
     os.chown(directory, OTHER_UID, -1)
     with pytest.raises(ConfigurationError, match=f"belongs to uid {OTHER_UID}"):
         FileCache(directory)
+
+
+@pytest.mark.parametrize("target_mode", [0o755, 0o700], ids=oct)
+def test_a_symlink_in_place_of_the_directory_is_refused_and_its_target_left_alone(
+    tmp_path: Path, target_mode: int
+) -> None:
+    target = tmp_path / "somebody-elses-choice"
+    target.mkdir()
+    target.chmod(target_mode)
+    link = tmp_path / "cache"
+    link.symlink_to(target)
+    with pytest.raises(ConfigurationError, match="symbolic link") as caught:
+        FileCache(link)
+    assert repr(str(link)) in str(caught.value)
+    assert mode(target) == target_mode
+    assert list(target.iterdir()) == []
 
 
 def test_a_file_in_place_of_the_directory_is_refused(directory: Path) -> None:
@@ -321,7 +343,7 @@ def test_encrypted_entries_roundtrip_and_hold_no_plaintext(directory: Path, cred
     cache = FileCache(directory, key=secret_key)
     entry = credentials()
     cache.set(key, entry)
-    stored = (directory / f"{key}.json").read_bytes()
+    stored = entry_path(cache, key).read_bytes()
     for secret in [*secrets_of(entry), entry.arn]:
         assert secret.encode() not in stored
     assert cache.get(key) == entry
@@ -345,22 +367,45 @@ def test_a_bad_key_in_the_environment_is_a_configuration_error(directory, monkey
     assert "hunter2" not in str(caught.value)
 
 
-def test_a_wrong_key_is_a_miss_and_a_warning(directory, credentials, key, warnings):
+def test_encrypted_entries_and_locks_are_named_by_a_keyed_digest_of_the_cache_key(
+    directory: Path, credentials, key: str
+) -> None:
+    secret_key = generate_key()
+    cache = FileCache(directory, key=secret_key)
     entry = credentials()
-    FileCache(directory, key=generate_key()).set(key, entry)
-    other = FileCache(directory, key=generate_key())
-    assert other.get(key) is None
-    assert "authentication failed" in warnings.text
-    fresh = credentials()
-    other.set(key, fresh)
-    assert other.get(key) == fresh
+    cache.set(key, entry)
+    with cache.lock(key, timeout=1) as held:
+        assert held
+        names = sorted(path.name for path in directory.iterdir())
+    stored = cache._stored(key)
+    assert names == [f"{stored}.json", f"{stored}.lock"]
+    assert len(stored) == 64
+    assert key not in stored
+    assert all(key not in name for name in names)
+    assert [listed.key for listed in cache.entries()] == [stored]
+    assert FileCache(directory, key=secret_key).get(key) == entry
+    assert FileCache(directory, key=generate_key())._stored(key) != stored
+
+
+def test_a_cache_with_another_key_misses_and_leaves_the_entry_alone(
+    directory, credentials, key
+) -> None:
+    first, second = (
+        FileCache(directory, key=generate_key()),
+        FileCache(directory, key=generate_key()),
+    )
+    entry, other = credentials(), credentials()
+    first.set(key, entry)
+    assert second.get(key) is None
+    second.set(key, other)
+    assert (first.get(key), second.get(key)) == (entry, other)
 
 
 def test_an_entry_moved_to_another_key_does_not_open(directory, credentials, key, warnings):
     cache = FileCache(directory, key=generate_key())
     cache.set(key, credentials())
     moved = "ab" * 32
-    os.replace(directory / f"{key}.json", directory / f"{moved}.json")
+    os.replace(entry_path(cache, key), entry_path(cache, moved))
     assert cache.get(moved) is None
     assert "authentication failed" in warnings.text
 
@@ -371,9 +416,11 @@ def test_plaintext_and_sealed_entries_do_not_mix(
     monkeypatch.delenv(KEY_ENV, raising=False)
     plain, sealed = FileCache(directory), FileCache(directory, key=generate_key())
     plain.set(key, credentials())
+    os.replace(entry_path(plain, key), entry_path(sealed, key))  # planted under its name
     assert sealed.get(key) is None
     assert "not encrypted" in warnings.text
     sealed.set(key, credentials())
+    os.replace(entry_path(sealed, key), entry_path(plain, key))
     assert plain.get(key) is None
     assert "has no key" in warnings.text
 
@@ -466,6 +513,39 @@ def test_a_waiter_gets_the_lock_when_the_holder_lets_go(directory: Path, key: st
         assert got
         assert released.is_set()
     holder.join()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_keep_its_parents_lock(directory: Path, key: str) -> None:
+    cache = FileCache(directory)
+    report, reported = os.pipe()
+    with cache.lock(key, timeout=1) as held:
+        assert held
+        pid = os.fork()
+        if pid == 0:  # the child, a worker that lives on without touching the cache
+            try:
+                os.write(reported, b"holds" if file_module._held else b"clear")
+                time.sleep(30)
+            finally:
+                os._exit(0)
+    os.close(reported)
+    got: list[bool] = []
+    try:
+        assert os.read(report, 5) == b"clear"
+        other = threading.Thread(target=lambda: got.append(take(FileCache(directory), key)))
+        other.start()
+        other.join(timeout=5)
+    finally:
+        os.close(report)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert got == [True]
+
+
+def take(cache: FileCache, key: str) -> bool:
+    """Whether the lock of `key` can be had at once."""
+    with cache.lock(key, timeout=0) as held:
+        return held
 
 
 def test_without_fcntl_an_exclusive_lock_file_is_used(

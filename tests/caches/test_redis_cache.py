@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import pickle
 import socket
 import sys
@@ -16,10 +17,11 @@ import pytest
 import redis
 import single_flight
 
+from fixtures.fakes import wait_for_child
 from refreshsts import ConfigurationError
 from refreshsts._internal.crypto import KEY_ENV, Sealer, encode_entry, generate_key, parse_key
 from refreshsts.caches import CredentialCache
-from refreshsts.caches.redis import RedisCache
+from refreshsts.caches.redis import URL_ENV, RedisCache, _without_password
 
 FALLBACK = "fall back to calling STS directly"
 
@@ -27,6 +29,7 @@ FALLBACK = "fall back to calling STS directly"
 @pytest.fixture(autouse=True)
 def no_key_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(URL_ENV, raising=False)
 
 
 @pytest.fixture
@@ -49,6 +52,19 @@ def warnings(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 def secrets_of(entry) -> list[str]:
     return [entry.access_key_id, entry.secret_access_key, entry.session_token, entry.arn]
+
+
+def entry_name(cache: RedisCache, key: str) -> str:
+    """The Redis key holding the entry of `key` (an HMAC of it when encrypted)."""
+    return cache._name("entry", cache._stored(key))
+
+
+def lock_name(cache: RedisCache, key: str) -> str:
+    return cache._name("lock", cache._stored(key))
+
+
+def with_timeouts(**options) -> dict:
+    return {"socket_timeout": 2, "socket_connect_timeout": 2, **options}
 
 
 # -- configuration, refused before any network call ------------------------------------------
@@ -75,8 +91,10 @@ def test_the_key_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         ({"key": generate_key(), "encrypt": False}, "choose one"),
         ({"encrypt": False, "namespace": "has space"}, "namespace="),
         ({"encrypt": False, "namespace": ""}, "namespace="),
-        ({"encrypt": False, "lock_lease": 0}, "positive"),
-        ({"encrypt": False, "socket_timeout": -1}, "positive"),
+        ({"encrypt": False, "lock_lease": 0}, "^lock_lease=0: .*positive"),
+        ({"encrypt": False, "socket_timeout": -1}, "^socket_timeout=-1: .*positive"),
+        ({"encrypt": False, "socket_timeout": float("nan")}, "^socket_timeout=nan: "),
+        ({"encrypt": False, "lock_lease": "30"}, "^lock_lease must be a number of seconds"),
         ({"encrypt": False, "url_or_client": 6379}, "not int"),
     ],
 )
@@ -90,6 +108,35 @@ def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "redis", None)
     with pytest.raises(ConfigurationError, match=r"pip install 'refreshsts\[redis\]'"):
         RedisCache(UNREACHABLE, key=generate_key())
+
+
+@pytest.mark.parametrize(
+    ("options", "found"),
+    [
+        (with_timeouts(socket_timeout=None), "socket_timeout=None"),
+        (with_timeouts(socket_timeout=None, socket_connect_timeout=None), "socket_timeout=None"),
+    ],
+)
+def test_a_client_that_could_wait_forever_is_refused(options: dict, found: str) -> None:
+    client = redis.Redis(host="127.0.0.1", port=9, **options)
+    with pytest.raises(ConfigurationError, match=found) as caught:
+        RedisCache(client, encrypt=False)
+    message = str(caught.value)
+    assert "socket_connect_timeout" in message
+    assert "URL" in message
+
+
+def test_a_client_whose_timeouts_cannot_be_read_is_refused(redis_url: str) -> None:
+    class Wrapper:
+        """Has the four methods a RedisCache calls, and nothing that shows its timeouts."""
+
+        def __init__(self) -> None:
+            self._client = redis.Redis.from_url(redis_url)
+            self.get, self.set = self._client.get, self._client.set
+            self.delete, self.register_script = self._client.delete, self._client.register_script
+
+    with pytest.raises(ConfigurationError, match="socket_timeout cannot be read"):
+        RedisCache(Wrapper(), encrypt=False)
 
 
 def test_repr_hides_the_password_and_the_key() -> None:
@@ -125,25 +172,55 @@ def test_values_and_names_in_redis_hold_no_secret(cache, raw, credentials, key) 
     with cache.lock(key, timeout=1):
         names = raw.keys("*")
         values = [raw.get(name) for name in names]
-    assert sorted(names) == [f"refreshsts:entry:{key}".encode(), f"refreshsts:lock:{key}".encode()]
+    stored = cache._stored(key)
+    assert sorted(names) == [
+        f"refreshsts:entry:{stored}".encode(),
+        f"refreshsts:lock:{stored}".encode(),
+    ]
     for secret in secrets_of(entry):
         for stored in [*names, *values]:
             assert secret.encode() not in stored
 
 
+def test_encrypted_names_are_keyed_digests_of_the_cache_key(
+    redis_url, raw, secret_key, credentials, key
+) -> None:
+    cache = RedisCache(redis_url, key=secret_key)
+    entry = credentials()
+    cache.set(key, entry)
+    with cache.lock(key, timeout=1) as held:
+        assert held
+        names = sorted(name.decode() for name in raw.keys("*"))
+    stored = cache._stored(key)
+    assert names == [f"refreshsts:entry:{stored}", f"refreshsts:lock:{stored}"]
+    assert len(stored) == 64
+    assert all(key not in name for name in names)
+    assert RedisCache(redis_url, key=secret_key).get(key) == entry
+    other = RedisCache(redis_url, key=generate_key())
+    assert other._stored(key) != stored
+    assert other.get(key) is None
+
+
+def test_unencrypted_names_are_the_cache_key(redis_url, raw, credentials, key) -> None:
+    cache = RedisCache(redis_url, encrypt=False)
+    cache.set(key, credentials())
+    assert raw.keys("*") == [f"refreshsts:entry:{key}".encode()]
+
+
 def test_values_expire_with_the_credentials(cache, raw, credentials, key) -> None:
     cache.set(key, credentials(seconds=5))
-    assert 3000 < raw.pttl(f"refreshsts:entry:{key}") <= 5000
+    assert 3000 < raw.pttl(entry_name(cache, key)) <= 5000
 
 
 def test_expired_credentials_are_not_stored(cache, raw, credentials, key) -> None:
     cache.set(key, credentials(seconds=-1))
-    assert raw.exists(f"refreshsts:entry:{key}") == 0
+    assert raw.keys("*") == []
 
 
 def test_an_expired_entry_still_in_redis_is_a_miss(cache, raw, secret_key, credentials, key):
-    stale = encode_entry(credentials(seconds=-1), key, Sealer(parse_key(secret_key)))
-    raw.set(f"refreshsts:entry:{key}", stale)
+    sealer = Sealer(parse_key(secret_key))
+    stale = encode_entry(credentials(seconds=-1), sealer.name(key), sealer)
+    raw.set(entry_name(cache, key), stale)
     assert cache.get(key) is None
 
 
@@ -163,7 +240,7 @@ def test_plaintext_mode_stores_the_shared_entry_format(redis_url, raw, credentia
 
 
 def test_a_client_object_works_even_with_decoded_responses(redis_url, secret_key, credentials, key):
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = redis.Redis.from_url(redis_url, **with_timeouts(decode_responses=True))
     cache = RedisCache(client, key=secret_key)
     entry = credentials()
     cache.set(key, entry)
@@ -182,23 +259,29 @@ def test_keys_must_be_hex_digests(cache: RedisCache, bad: str) -> None:
 # -- entries that are not trusted ---------------------------------------------------------------
 
 
-def test_a_wrong_key_is_a_miss_and_a_warning(redis_url, credentials, key, warnings) -> None:
-    RedisCache(redis_url, key=generate_key()).set(key, credentials())
-    assert RedisCache(redis_url, key=generate_key()).get(key) is None
-    assert "authentication failed" in warnings.text
+def test_another_key_misses_and_leaves_the_entry_alone(redis_url, credentials, key) -> None:
+    first, second = (
+        RedisCache(redis_url, key=generate_key()),
+        RedisCache(redis_url, key=generate_key()),
+    )
+    entry, other = credentials(), credentials()
+    first.set(key, entry)
+    assert second.get(key) is None
+    second.set(key, other)
+    assert (first.get(key), second.get(key)) == (entry, other)
 
 
 def test_an_entry_moved_to_another_key_does_not_open(cache, raw, credentials, key, warnings):
     cache.set(key, credentials())
     moved = "ab" * 32
-    raw.rename(f"refreshsts:entry:{key}", f"refreshsts:entry:{moved}")
+    raw.rename(entry_name(cache, key), entry_name(cache, moved))
     assert cache.get(moved) is None
     assert "authentication failed" in warnings.text
 
 
 def test_planted_plaintext_is_refused_by_an_encrypted_cache(cache, raw, credentials, key, warnings):
     planted = credentials()
-    raw.set(f"refreshsts:entry:{key}", encode_entry(planted, key, None))
+    raw.set(entry_name(cache, key), encode_entry(planted, key, None))
     assert cache.get(key) is None
     assert "not encrypted" in warnings.text
     for secret in secrets_of(planted):
@@ -206,7 +289,7 @@ def test_planted_plaintext_is_refused_by_an_encrypted_cache(cache, raw, credenti
 
 
 def test_corrupt_values_are_misses_logged_without_contents(cache, raw, key, warnings) -> None:
-    raw.set(f"refreshsts:entry:{key}", b"SENTINEL-CONTENTS {")
+    raw.set(entry_name(cache, key), b"SENTINEL-CONTENTS {")
     assert cache.get(key) is None
     assert "corrupt" in warnings.text
     assert "SENTINEL" not in warnings.text
@@ -246,7 +329,7 @@ def test_a_waiter_gets_the_lock_when_the_holder_lets_go(cache: RedisCache, key: 
 
 
 def test_the_lease_frees_the_lock_of_a_dead_holder(cache: RedisCache, raw, key: str) -> None:
-    raw.set(f"refreshsts:lock:{key}", b"token-of-a-dead-process", px=200)
+    raw.set(lock_name(cache, key), b"token-of-a-dead-process", px=200)
     started = time.monotonic()
     with cache.lock(key, timeout=5) as got:
         assert got
@@ -260,8 +343,8 @@ def test_a_holder_whose_lease_ran_out_does_not_free_the_next_holder(
     with short.lock(key, timeout=0) as first:
         assert first
         time.sleep(0.2)
-        raw.set(f"refreshsts:lock:{key}", b"the-next-holder", px=5000, nx=True)
-    assert raw.get(f"refreshsts:lock:{key}") == b"the-next-holder"
+        raw.set(lock_name(short, key), b"the-next-holder", px=5000, nx=True)
+    assert raw.get(lock_name(short, key)) == b"the-next-holder"
 
 
 # -- pickling ------------------------------------------------------------------------------------
@@ -290,10 +373,84 @@ def test_an_unencrypted_cache_pickles_without_a_key(redis_url: str) -> None:
 
 
 def test_a_cache_built_on_a_client_object_says_to_pass_a_url(redis_url: str) -> None:
-    cache = RedisCache(redis.Redis.from_url(redis_url), encrypt=False)
+    cache = RedisCache(redis.Redis.from_url(redis_url, **with_timeouts()), encrypt=False)
     with pytest.raises(TypeError, match="build it from a URL"):
         pickle.dumps(cache)
     assert repr(cache) == "RedisCache(<Redis client>, namespace='refreshsts', encrypted=False)"
+
+
+PASSWORD_URLS = [
+    "redis://app:hunter2@127.0.0.1:9/0",
+    "redis://:hunter2@127.0.0.1:9/0",
+    "redis://127.0.0.1:9/0?password=hunter2",
+    "redis://127.0.0.1:9/0?db=0&password=hunter2",
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("redis://app:hunter2@127.0.0.1:9/0", "redis://app:***@127.0.0.1:9/0"),
+        ("rediss://:hunter2@[::1]:6380/2", "rediss://:***@[::1]:6380/2"),
+        ("redis://127.0.0.1:9/0?password=hunter2", "redis://127.0.0.1:9/0?password=***"),
+        (
+            "redis://u:p%40ss@h/0?db=1&pass%77ord=hunter2&ssl_password=hunter2",
+            "redis://u:***@h/0?db=1&pass%77ord=***&ssl_password=***",
+        ),
+        ("unix://:hunter2@/run/redis.sock?db=0", "unix://:***@/run/redis.sock?db=0"),
+        ("redis://127.0.0.1:9/0?db=0", "redis://127.0.0.1:9/0?db=0"),
+        ("redis://[::1", "<unparsable redis URL>"),
+    ],
+)
+def test_passwords_are_redacted_in_the_user_info_and_the_query(url: str, redacted: str) -> None:
+    assert _without_password(url)[0] == redacted
+
+
+@pytest.mark.parametrize("url", PASSWORD_URLS)
+def test_a_password_never_shows_in_the_repr_or_the_outage_warning(url: str, warnings) -> None:
+    cache = RedisCache(url, encrypt=False)
+    assert "hunter2" not in repr(cache)
+    assert "***" in repr(cache)
+    assert cache.get("ab" * 32) is None
+    assert FALLBACK in warnings.text
+    assert "hunter2" not in warnings.text
+
+
+@pytest.mark.parametrize("url", PASSWORD_URLS)
+def test_a_pickle_never_carries_the_password(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret_key = generate_key()
+    data = pickle.dumps(RedisCache(url, key=secret_key, namespace="app"))
+    assert b"hunter2" not in data
+    monkeypatch.setenv(KEY_ENV, secret_key)
+    with pytest.raises(ConfigurationError, match=f"set {URL_ENV} in this process") as caught:
+        pickle.loads(data)
+    assert "hunter2" not in str(caught.value)
+    monkeypatch.setenv(URL_ENV, url)
+    restored = pickle.loads(data)
+    assert (restored.url, restored.namespace, restored.encrypted) == (url, "app", True)
+
+
+def test_a_url_without_a_password_travels_whole(redis_url, monkeypatch) -> None:
+    monkeypatch.setenv(URL_ENV, "redis://elsewhere:6379/0")
+    restored = pickle.loads(pickle.dumps(RedisCache(redis_url, encrypt=False)))
+    assert restored.url == redis_url
+
+
+def test_a_forked_child_leaves_the_lock_to_its_parent(cache: RedisCache, raw, key: str) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork")
+    pid = -1
+    try:
+        with cache.lock(key, timeout=1) as held:
+            assert held
+            pid = os.fork()
+            if pid > 0:  # the child leaves the block first, as the parent's code would
+                assert wait_for_child(pid, 10, "the forked child hung") == 0
+                assert raw.get(lock_name(cache, key)) is not None
+    finally:
+        if pid == 0:
+            os._exit(0)
+    assert raw.get(lock_name(cache, key)) is None
 
 
 # -- Redis trouble never stops the application ------------------------------------------------

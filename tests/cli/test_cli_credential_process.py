@@ -152,10 +152,6 @@ def test_a_profile_that_sources_itself_is_refused_instead_of_looping(
     assert "already running further up" in done.stderr
 
 
-@pytest.mark.skipif(
-    not hasattr(refreshsts.RefreshableSession, "from_profile"),
-    reason="RefreshableSession.from_profile (issue 5) is not in this tree yet",
-)
 def test_from_profile_reads_the_role_from_the_config(world, proxied_aws_env, sts_proxy, cli):
     proxied_aws_env.add_config(
         f"[profile from-config]\nrole_arn = {world.role_arn}\nsource_profile = {PROFILE}\n"

@@ -19,6 +19,7 @@ from refreshsts.cli._export import FORMATS, render, variables
 from refreshsts.cli._server import CredentialServer, loopback_address
 from refreshsts.cli._status import countdown
 
+ARN = "arn:aws:iam::123456789012:role/r"
 NASTY = 'it\'s "$HOME" `id` \\ $(echo x) ;|&<>*?~!#%{}[] \u00e9 \u2019'
 EXPIRY = dt.datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=dt.timezone.utc)
 
@@ -196,10 +197,41 @@ def test_bad_options_exit_2_before_any_network_call(capsys):
     assert "not a loopback address" in capsys.readouterr().err
 
 
-def test_from_profile_without_library_support_is_a_clear_error(capsys, monkeypatch):
-    monkeypatch.delattr(refreshsts.RefreshableSession, "from_profile", raising=False)
-    assert main(["credential-process", "--from-profile", "p", "--no-cache"]) == 2
-    assert "needs RefreshableSession.from_profile" in capsys.readouterr().err
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_serve_refuses_a_port_out_of_range_before_any_sts_call(capsys, refusing_sts, port):
+    argv = ["serve", "--role-arn", ARN, "--port", port, "--no-cache", "--region", "us-east-1"]
+    assert main(argv) == 2
+    assert "argument --port" in capsys.readouterr().err
+    assert refusing_sts == []
+
+
+def test_serve_binds_its_port_before_fetching_credentials(capsys, refusing_sts):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        argv = ["serve", "--role-arn", ARN, "--port", port, "--no-cache", "--region", "us-east-1"]
+        assert main(argv) == 2
+    assert f"cannot listen on 127.0.0.1 port {port}" in capsys.readouterr().err
+    assert refusing_sts == []
+
+
+def test_serve_stops_its_server_when_a_role_cannot_be_assumed(capsys, refusing_sts):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["serve", "--role-arn", ARN, "--port", str(port), "--no-cache", "--region", "us-east-1"]
+    assert main(argv) == 1
+    assert "AccessDenied" in capsys.readouterr().err
+    assert len(refusing_sts) >= 1
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # the endpoint's socket was closed
+
+
+def test_status_refuses_no_cache_with_a_cache_dir(capsys, tmp_path):
+    assert main(["status", "--no-cache", "--cache-dir", str(tmp_path / "c")]) == 2
+    assert "--no-cache and --cache-dir contradict each other" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
 
 
 def test_from_profile_refuses_options_the_profile_sets(capsys):

@@ -1,15 +1,19 @@
 """Encryption at rest for cache entries: keys, AES-GCM sealing and the stored envelope.
 
 Every backend stores the same bytes for an entry: the JSON of `TemporaryCredentials.to_dict()`,
-or, with a key, that JSON sealed in a versioned envelope whose associated data is the cache
-key, so an entry copied under another key (another principal or role) does not open.
-`cryptography` is imported only when a key is used.
+or, with a key, that JSON sealed in a versioned envelope whose associated data is the name the
+entry is stored under, so an entry copied under another name (another principal or role)
+does not open. With a key, that name is an HMAC of the cache key (`Sealer.name`), so file
+and Redis key names reveal nothing guessable. `cryptography` is imported only when a key is
+used.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -39,6 +43,7 @@ NONCE_BYTES = 12
 ENVELOPE = "refreshsts.aes256gcm"
 ENVELOPE_VERSION = 1
 MAX_ENTRY_BYTES = 64 * 1024
+NAMES_INFO = b"refreshsts cache entry names v1"
 
 
 class DecryptionError(RefreshstsError):
@@ -106,11 +111,29 @@ def _aesgcm() -> type[AESGCM]:
     return AESGCM
 
 
+def _subkey(key: bytes, info: bytes) -> bytes:
+    """A key for another purpose than `key`'s own, derived with HKDF-SHA256."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: PLC0415
+
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(key)
+
+
 class Sealer:
-    """AES-256-GCM with a fresh random 96-bit nonce per entry, bound to the entry's cache key."""
+    """AES-256-GCM with a fresh random 96-bit nonce per entry, bound to the entry's name.
+
+    `name` turns a cache key into the name its entry is stored under: an HMAC-SHA256 keyed
+    with a subkey of the encryption key, because cache keys digest low-entropy parameters
+    (a role ARN, an ExternalId) that anyone could hash and compare against stored names.
+    """
 
     def __init__(self, key: bytes) -> None:
         self._aead = _aesgcm()(key)
+        self._names = _subkey(key, NAMES_INFO)
+
+    def name(self, cache_key: str) -> str:
+        """The hex name the entry of `cache_key` is stored under; unguessable without the key."""
+        return hmac.new(self._names, cache_key.encode(), hashlib.sha256).hexdigest()
 
     def seal(self, plaintext: bytes, bound_to: str) -> dict[str, Any]:
         nonce = secrets.token_bytes(NONCE_BYTES)
@@ -163,15 +186,15 @@ def _unb64(text: object) -> bytes:
     return base64.b64decode(text, altchars=b"-_", validate=True)
 
 
-def encode_entry(credentials: TemporaryCredentials, cache_key: str, sealer: Sealer | None) -> bytes:
-    """The bytes a backend stores for `credentials` under `cache_key`."""
+def encode_entry(credentials: TemporaryCredentials, name: str, sealer: Sealer | None) -> bytes:
+    """The bytes a backend stores for `credentials` under `name` (sealed with a sealer)."""
     plain = json.dumps(credentials.to_dict(), separators=(",", ":")).encode()
     if sealer is None:
         return plain
-    return json.dumps(sealer.seal(plain, cache_key), separators=(",", ":")).encode()
+    return json.dumps(sealer.seal(plain, name), separators=(",", ":")).encode()
 
 
-def decode_entry(raw: bytes, cache_key: str, sealer: Sealer | None) -> TemporaryCredentials:
+def decode_entry(raw: bytes, name: str, sealer: Sealer | None) -> TemporaryCredentials:
     """Inverse of `encode_entry`.
 
     Raises DecryptionError when the entry cannot be opened or is not the kind this cache
@@ -184,7 +207,7 @@ def decode_entry(raw: bytes, cache_key: str, sealer: Sealer | None) -> Temporary
     if data.get("envelope") == ENVELOPE:
         if sealer is None:
             raise DecryptionError("entry is encrypted and this cache has no key")
-        data = _json_object(sealer.open(data, cache_key))
+        data = _json_object(sealer.open(data, name))
     elif sealer is not None:
         raise DecryptionError("entry is not encrypted and this cache requires encryption")
     return TemporaryCredentials.from_dict(data)

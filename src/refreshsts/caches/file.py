@@ -2,9 +2,12 @@
 
 One JSON file per cache key in a 0700 directory, each written atomically with mode 0600, and
 a lock file per key so N processes starting cold make one STS call. The lock is `fcntl.flock`
-(released by the kernel when its holder dies). Where `fcntl` is missing (Windows), the lock
-is a file created with O_EXCL; one older than `stale_lock_after` seconds is taken to be left
-by a dead holder and removed, so at worst two processes refresh at once.
+(released by the kernel when its holder dies). A forked child closes the lock descriptors
+it inherits, which would otherwise keep its parent's locks held for as long as the child
+lives. Where `fcntl` is missing (Windows), the lock is a file created with O_EXCL; one older
+than `stale_lock_after` seconds is taken to be left by a dead holder and removed, so at
+worst two processes refresh at once. With a key, files are named by an HMAC of the cache
+key rather than by the key itself.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import datetime as _dt
 import errno
 import logging
 import os
-import re
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -24,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from .._internal.crypto import (
-    KEY_ENV,
     MAX_ENTRY_BYTES,
     DecryptionError,
     Sealer,
@@ -34,6 +36,7 @@ from .._internal.crypto import (
 )
 from .._temporary import TemporaryCredentials
 from ..errors import ConfigurationError
+from ._keys import KEY, checked, key_in_environment, polls, stored_name
 
 try:
     import fcntl
@@ -44,12 +47,12 @@ __all__ = ["CachedEntry", "FileCache", "default_directory"]
 
 logger = logging.getLogger("refreshsts")
 
-_KEY = re.compile(r"[0-9a-f]{16,128}")
 _SUFFIX = ".json"
 _POLL_FIRST = 0.002
 _POLL_MAX = 0.05
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def default_directory() -> Path:
@@ -61,7 +64,11 @@ def default_directory() -> Path:
 
 @dataclass(frozen=True)
 class CachedEntry:
-    """What `FileCache.entries()` tells about one entry: no key material, no secret."""
+    """What `FileCache.entries()` tells about one entry: no key material, no secret.
+
+    `key` is the name the entry is stored under: its cache key, or in an encrypted cache an
+    HMAC of the cache key.
+    """
 
     key: str
     expiration: _dt.datetime
@@ -100,26 +107,27 @@ class FileCache:
     # -- the protocol --------------------------------------------------------------------
 
     def get(self, key: str) -> TemporaryCredentials | None:
-        entry = self._read(key)
+        entry = self._read(self._stored(key))
         if entry is None or entry.seconds_left() <= 0:
             return None
         return entry
 
     def set(self, key: str, credentials: TemporaryCredentials) -> None:
-        data = encode_entry(credentials, _checked(key), self._sealer)
+        name = self._stored(key)
+        data = encode_entry(credentials, name, self._sealer)
         try:
-            _write_atomically(self._path(key), data)
+            _write_atomically(self._path(name), data)
         except FileNotFoundError:
             _prepare_directory(self.directory)
-            _write_atomically(self._path(key), data)
+            _write_atomically(self._path(name), data)
 
     def delete(self, key: str) -> None:
         with suppress(FileNotFoundError):
-            self._path(key).unlink()
+            self._path(self._stored(key)).unlink()
 
     @contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[bool]:
-        path = self.directory / f"{_checked(key)}.lock"
+        path = self.directory / f"{self._stored(key)}.lock"
         if not self.directory.is_dir():
             _prepare_directory(self.directory)
         if fcntl is None:
@@ -132,15 +140,15 @@ class FileCache:
     # -- for a status command ------------------------------------------------------------
 
     def entries(self) -> Iterator[CachedEntry]:
-        """Every trusted, readable entry (expired ones too), by key; secrets stay behind."""
+        """Every trusted, readable entry (expired ones too), by name; secrets stay behind."""
         for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
-            key = path.name[: -len(_SUFFIX)]
-            if not _KEY.fullmatch(key):
+            name = path.name[: -len(_SUFFIX)]
+            if not KEY.fullmatch(name):
                 continue
-            entry = self._read(key)
+            entry = self._read(name)
             if entry is not None:
                 yield CachedEntry(
-                    key=key,
+                    key=name,
                     expiration=_utc(entry.expiration),
                     issued=_utc(entry.issued),
                     arn=entry.arn,
@@ -148,11 +156,14 @@ class FileCache:
 
     # -- files -----------------------------------------------------------------------------
 
-    def _path(self, key: str) -> Path:
-        return self.directory / f"{_checked(key)}{_SUFFIX}"
+    def _stored(self, key: str) -> str:
+        return stored_name(key, self._sealer)
 
-    def _read(self, key: str) -> TemporaryCredentials | None:
-        path = self._path(key)
+    def _path(self, name: str) -> Path:
+        return self.directory / f"{checked(name)}{_SUFFIX}"
+
+    def _read(self, name: str) -> TemporaryCredentials | None:
+        path = self._path(name)
         try:
             fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
         except FileNotFoundError:
@@ -168,7 +179,7 @@ class FileCache:
         with os.fdopen(fd, "rb") as handle:
             raw = handle.read(MAX_ENTRY_BYTES + 1)
         try:
-            return decode_entry(raw, key, self._sealer)
+            return decode_entry(raw, name, self._sealer)
         except DecryptionError as exc:
             _distrust(path, str(exc))
         except ValueError as exc:
@@ -183,18 +194,9 @@ class FileCache:
 
 
 def _restore(directory: str, encrypted: bool) -> FileCache:
-    if encrypted and not os.environ.get(KEY_ENV, "").strip():
-        raise ConfigurationError(
-            f"this FileCache({directory!r}) was encrypted where it was pickled, and keys never "
-            f"travel in a pickle: set {KEY_ENV} in this process to the same key"
-        )
+    if encrypted:
+        key_in_environment(f"FileCache({directory!r})")
     return FileCache(directory)
-
-
-def _checked(key: str) -> str:
-    if not isinstance(key, str) or not _KEY.fullmatch(key):
-        raise ValueError("cache keys are lowercase hex digests (16 to 128 characters)")
-    return key
 
 
 def _utc(epoch: float) -> _dt.datetime:
@@ -216,26 +218,56 @@ def _untrusted(info: os.stat_result) -> str | None:
 
 
 def _prepare_directory(directory: Path) -> None:
-    """Create the directory 0700, or tighten one of ours; refuse one that another user owns."""
+    """Create the directory 0700, or tighten one of ours; refuse a symlink or another user's.
+
+    A symlink is refused rather than followed: whoever planted it chose where credentials
+    go, and tightening "our" directory would chmod its target.
+    """
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = directory.stat()
+        info = directory.lstat()
     except OSError as exc:
         raise ConfigurationError(f"FileCache cannot use {str(directory)!r}: {exc}") from exc
+    if stat.S_ISLNK(info.st_mode):
+        _refuse_symlink(directory)
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigurationError(f"FileCache directory {str(directory)!r} is not a directory")
+    if os.name != "posix":
+        _check_directory(directory, info, None)
+        return
+    try:  # check and tighten what was opened, so a swap after lstat changes nothing
+        fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            _refuse_symlink(directory)
+        raise ConfigurationError(f"FileCache cannot use {str(directory)!r}: {exc}") from exc
+    try:
+        _check_directory(directory, os.fstat(fd), fd)
+    finally:
+        os.close(fd)
+
+
+def _refuse_symlink(directory: Path) -> None:
+    raise ConfigurationError(
+        f"FileCache directory {str(directory)!r} is a symbolic link: refusing to follow it, "
+        "since whoever created it chooses where credentials are written; pass a real "
+        "directory (the link's target, if it is yours)"
+    )
+
+
+def _check_directory(directory: Path, info: os.stat_result, fd: int | None) -> None:
     if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
         raise ConfigurationError(
             f"FileCache directory {str(directory)!r} belongs to uid {info.st_uid}, not to this "
             "user: another user could read or plant credentials there; choose another directory"
         )
-    if os.name == "posix" and info.st_mode & 0o077:
+    if fd is not None and info.st_mode & 0o077:
         logger.warning(
             "FileCache directory %s had mode %04o; tightening it to 0700",
             directory,
             stat.S_IMODE(info.st_mode),
         )
-        directory.chmod(0o700)
+        os.fchmod(fd, 0o700)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -253,26 +285,66 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _polls(timeout: float) -> Iterator[None]:
-    """Yield until `timeout` runs out, sleeping a little longer each time in between."""
-    deadline = time.monotonic() + max(timeout, 0.0)
-    delay = _POLL_FIRST
-    while True:
-        yield
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, _POLL_MAX)
+class _Held:
+    """A lock file descriptor of this process; `fd` is None once it is closed."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            with suppress(OSError):
+                os.close(fd)
+
+
+# Open lock descriptors of this process. `_opening` keeps fork out of the moment between
+# opening one and recording it here, so a child never inherits one it does not know of.
+_held: set[_Held] = set()
+_opening = threading.Lock()
+
+
+def _before_fork() -> None:
+    _opening.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _opening.release()
+
+
+def _after_fork_in_child() -> None:
+    """Close the lock descriptors inherited from the parent, and forget them.
+
+    A flock belongs to the open file, which the child shares: without this, a lock the
+    parent releases stays held until the child exits.
+    """
+    global _opening
+    _opening = threading.Lock()
+    for held in list(_held):
+        held.close()
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 @contextmanager
 def _flock(path: Path, timeout: float) -> Iterator[bool]:
     assert fcntl is not None
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+    with _opening:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+        held = _Held(fd)
+        _held.add(held)
     try:
         acquired = False
-        for _ in _polls(timeout):
+        for _ in polls(timeout, _POLL_FIRST, _POLL_MAX):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -281,14 +353,15 @@ def _flock(path: Path, timeout: float) -> Iterator[bool]:
             break
         yield acquired
     finally:
-        os.close(fd)
+        _held.discard(held)
+        held.close()
 
 
 @contextmanager
 def _exclusive_file_lock(path: Path, timeout: float, stale_after: float) -> Iterator[bool]:
     path = path.with_suffix(".xlock")
     acquired = False
-    for _ in _polls(timeout):
+    for _ in polls(timeout, _POLL_FIRST, _POLL_MAX):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
         except FileExistsError:

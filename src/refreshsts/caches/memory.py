@@ -12,6 +12,7 @@ from typing import Any
 import cachetools
 
 from .._temporary import TemporaryCredentials
+from ..errors import ConfigurationError
 
 __all__ = ["MemoryCache"]
 
@@ -28,6 +29,11 @@ class MemoryCache:
     """
 
     def __init__(self, maxsize: int = 1024) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+            raise ConfigurationError(
+                f"MemoryCache(maxsize={maxsize!r}): maxsize is how many entries it holds, "
+                "a whole number of 1 or more"
+            )
         self.maxsize = maxsize
         self._reset()
 

@@ -4,22 +4,26 @@ Entries are sealed with AES-GCM unless `encrypt=False` is passed explicitly, and
 Redis with the credentials. The lock is a key set with NX and a lease (so a holder that dies
 frees it) and released by compare-and-delete (so a holder whose lease ran out never frees
 another's). Redis trouble never stops an application: a failed or slow call is a miss, a
-skipped store or an unobtained lock, and sessions call STS directly, with a warning.
+skipped store or an unobtained lock, and sessions call STS directly, with a warning. Every
+call is bounded by a socket timeout, so a client object without one is refused. With a key,
+Redis key names carry an HMAC of the cache key rather than the key itself. A password in the
+URL never appears in a repr, a log line or a pickle.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from .._internal.crypto import (
     KEY_ENV,
@@ -31,13 +35,14 @@ from .._internal.crypto import (
 )
 from .._temporary import TemporaryCredentials
 from ..errors import ConfigurationError
+from ._keys import from_environment, key_in_environment, polls, stored_name
 
-__all__ = ["RedisCache"]
+__all__ = ["URL_ENV", "RedisCache"]
 
 logger = logging.getLogger("refreshsts")
 
+URL_ENV = "REFRESHSTS_REDIS_URL"
 _NAMESPACE = re.compile(r"[\w.:-]{1,64}")
-_KEY = re.compile(r"[0-9a-f]{16,128}")
 _CLIENT_METHODS = ("get", "set", "delete", "register_script")
 _POLL_FIRST = 0.005
 _POLL_MAX = 0.1
@@ -98,9 +103,11 @@ class _Outage:
 class RedisCache:
     """Credentials in Redis, sealed with `key` (or `REFRESHSTS_CACHE_KEY`), shared by hosts.
 
-    `url_or_client` is a URL (`redis://host:6379/0`, `rediss://...`) or a redis-py client; only
-    a cache built from a URL can be pickled. `lock_lease` bounds how long a dead lock holder
-    blocks the others; `socket_timeout` bounds what a slow Redis costs each call.
+    `url_or_client` is a URL (`redis://host:6379/0`, `rediss://...`) or a redis-py client built
+    with `socket_timeout` (and `socket_connect_timeout`) set; only a cache built from a URL
+    can be pickled, and a password in that URL is left out of the pickle (the receiving
+    process reads the URL from `REFRESHSTS_REDIS_URL`). `lock_lease` bounds how long a dead
+    lock holder blocks the others; `socket_timeout` bounds what a slow Redis costs each call.
     """
 
     outage_pause = 1.0
@@ -121,11 +128,9 @@ class RedisCache:
             raise ConfigurationError(
                 f"namespace={namespace!r}: use 1 to 64 letters, digits or any of _ . : -"
             )
-        if not lock_lease > 0 or not socket_timeout > 0:
-            raise ConfigurationError("lock_lease and socket_timeout must be positive seconds")
         self.namespace = namespace
-        self.lock_lease = float(lock_lease)
-        self.socket_timeout = float(socket_timeout)
+        self.lock_lease = _positive_seconds("lock_lease", lock_lease)
+        self.socket_timeout = _positive_seconds("socket_timeout", socket_timeout)
         redis = _import_redis()
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         if isinstance(url_or_client, str):
@@ -138,6 +143,7 @@ class RedisCache:
             )
             self._where = _redact(url_or_client)
         elif all(callable(getattr(url_or_client, name, None)) for name in _CLIENT_METHODS):
+            _require_timeouts(url_or_client)
             self.url = None
             self._client = url_or_client
             self._where = f"<{type(url_or_client).__name__} client>"
@@ -156,7 +162,8 @@ class RedisCache:
     # -- the protocol --------------------------------------------------------------------
 
     def get(self, key: str) -> TemporaryCredentials | None:
-        name = self._name("entry", key)
+        stored = self._stored(key)
+        name = self._name("entry", stored)
         if self._outage.active():
             return None
         try:
@@ -167,7 +174,8 @@ class RedisCache:
         if raw is None:
             return None
         try:
-            entry = decode_entry(raw.encode() if isinstance(raw, str) else raw, key, self._sealer)
+            data = raw.encode() if isinstance(raw, str) else raw
+            entry = decode_entry(data, stored, self._sealer)
         except DecryptionError as exc:
             logger.warning("not trusting redis entry %s: %s; treating it as a miss", name, exc)
             return None
@@ -179,18 +187,19 @@ class RedisCache:
         return entry if entry.seconds_left() > 0 else None
 
     def set(self, key: str, credentials: TemporaryCredentials) -> None:
-        name = self._name("entry", key)
+        stored = self._stored(key)
+        name = self._name("entry", stored)
         ttl_ms = int(credentials.seconds_left() * 1000)
         if ttl_ms <= 0 or self._outage.active():
             return
-        value = encode_entry(credentials, key, self._sealer)
+        value = encode_entry(credentials, stored, self._sealer)
         try:
             self._client.set(name, value, px=ttl_ms)
         except self._errors as exc:
             self._outage.record("set", exc)
 
     def delete(self, key: str) -> None:
-        name = self._name("entry", key)
+        name = self._name("entry", self._stored(key))
         try:
             self._client.delete(name)
         except self._errors as exc:
@@ -198,42 +207,39 @@ class RedisCache:
 
     @contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[bool]:
-        name = self._name("lock", key)
+        name = self._name("lock", self._stored(key))
         token = secrets.token_hex(16)
         acquired = self._acquire(name, token, timeout)
+        holder = os.getpid()
         try:
             yield acquired
         finally:
-            if acquired:
+            if acquired and os.getpid() == holder:  # a forked child leaves it to its parent
                 try:
                     self._release(keys=[name], args=[token])
                 except self._errors as exc:
                     self._outage.record("lock release", exc)
 
     def _acquire(self, name: str, token: str, timeout: float) -> bool:
-        deadline = time.monotonic() + max(timeout, 0.0)
-        delay = _POLL_FIRST
         lease_ms = max(int(self.lock_lease * 1000), 1)
-        while not self._outage.active():
+        for _ in polls(timeout, _POLL_FIRST, _POLL_MAX, jitter=True):
+            if self._outage.active():
+                return False
             try:
                 if self._client.set(name, token, nx=True, px=lease_ms):
                     return True
             except self._errors as exc:
                 self._outage.record("lock", exc)
                 return False
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            time.sleep(min(delay * (0.5 + secrets.randbelow(1000) / 1000), remaining))
-            delay = min(delay * 2, _POLL_MAX)
         return False
 
     # -- naming and hygiene ----------------------------------------------------------------
 
-    def _name(self, kind: str, key: str) -> str:
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
-            raise ValueError("cache keys are lowercase hex digests (16 to 128 characters)")
-        return f"{self.namespace}:{kind}:{key}"
+    def _stored(self, key: str) -> str:
+        return stored_name(key, self._sealer)
+
+    def _name(self, kind: str, stored: str) -> str:
+        return f"{self.namespace}:{kind}:{stored}"
 
     def __repr__(self) -> str:
         return (
@@ -252,7 +258,8 @@ class RedisCache:
             "lock_lease": self.lock_lease,
             "socket_timeout": self.socket_timeout,
         }
-        return (_restore, (self.url, options))
+        redacted, had_password = _without_password(self.url)
+        return (_restore, (redacted, options, had_password))
 
 
 def _sealer(key: str | bytes | None, encrypt: bool) -> Sealer | None:
@@ -270,23 +277,90 @@ def _sealer(key: str | bytes | None, encrypt: bool) -> Sealer | None:
     return Sealer(raw)
 
 
-def _restore(url: str, options: dict[str, Any]) -> RedisCache:
-    if options["encrypt"] and not os.environ.get(KEY_ENV, "").strip():
+def _positive_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}")
+    if not (value > 0 and math.isfinite(value)):
         raise ConfigurationError(
-            f"this RedisCache({_redact(url)}) was encrypted where it was pickled, and keys never "
-            f"travel in a pickle: set {KEY_ENV} in this process to the same key"
+            f"{name}={value!r}: it must be a positive, finite number of seconds"
+        )
+    return float(value)
+
+
+def _require_timeouts(client: Any) -> None:
+    """Refuse a client that could wait forever on a stuck Redis.
+
+    redis-py before 8 defaults to no socket timeout; a call to a Redis that accepts but never
+    answers would then block a refresh forever, holding a thread of the refresh pool.
+    """
+    kwargs = _connection_kwargs(client)
+    timeout = None if kwargs is None else kwargs.get("socket_timeout")
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        return
+    found = "whose socket_timeout cannot be read" if kwargs is None else "with socket_timeout="
+    if kwargs is not None:
+        found += repr(timeout)
+    raise ConfigurationError(
+        f"RedisCache got a {type(client).__name__} client {found}: a stuck Redis would "
+        "block refreshes forever. Pass a URL, RedisCache('redis://host:6379/0', "
+        "socket_timeout=0.5), or a client built with socket_timeout and "
+        "socket_connect_timeout set, e.g. redis.Redis(..., socket_timeout=0.5, "
+        "socket_connect_timeout=0.5)"
+    )
+
+
+def _connection_kwargs(client: Any) -> Mapping[str, Any] | None:
+    """What a redis-py client connects with (Redis, or RedisCluster's node manager)."""
+    for owner in ("connection_pool", "nodes_manager"):
+        kwargs = getattr(getattr(client, owner, None), "connection_kwargs", None)
+        if isinstance(kwargs, Mapping):
+            return kwargs
+    return None
+
+
+def _restore(url: str, options: dict[str, Any], had_password: bool = False) -> RedisCache:
+    where = f"RedisCache({url!r})"
+    if options["encrypt"]:
+        key_in_environment(where)
+    if had_password:
+        url = from_environment(
+            URL_ENV,
+            where,
+            "had a password in its URL where it was pickled",
+            "passwords",
+            "its full URL, password included",
         )
     return RedisCache(url, **options)
 
 
 def _redact(url: str) -> str:
     """The URL, quoted, without its password: for logs and reprs."""
+    redacted, _ = _without_password(url)
+    return repr(redacted)
+
+
+def _without_password(url: str) -> tuple[str, bool]:
+    """`url` with every password (in the user info or a query parameter) replaced by ***.
+
+    The flag says whether there was one; a URL that cannot be parsed counts as having one
+    and is replaced whole.
+    """
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return repr(url)
-        port = f":{parts.port}" if parts.port else ""
-        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{port}"
+        found = parts.password is not None
+        netloc = parts.netloc
+        if found:
+            userinfo, _, host = netloc.rpartition("@")
+            netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+        fields = []
+        for field in parts.query.split("&") if parts.query else []:
+            name, sep, value = field.partition("=")
+            if sep and value and "password" in unquote_plus(name).lower():
+                found = True
+                value = "***"
+            fields.append(f"{name}{sep}{value}")
     except ValueError:
-        return "'<unparsable redis URL>'"
-    return repr(urlunsplit(parts._replace(netloc=netloc)))
+        return "<unparsable redis URL>", True
+    if not found:
+        return url, False
+    return urlunsplit(parts._replace(netloc=netloc, query="&".join(fields))), True

@@ -13,7 +13,6 @@ from .. import (
     FileCache,
     NoCache,
     RefreshableSession,
-    __version__,
 )
 
 __all__ = ["add_cache_options", "add_role_options", "build_session", "has_role", "open_cache"]
@@ -118,16 +117,9 @@ def _from_profile(args: argparse.Namespace) -> RefreshableSession:
             f"--from-profile {args.from_profile} reads the chain from the profile; "
             f"set {', '.join(extra)} there instead"
         )
-    factory = getattr(RefreshableSession, "from_profile", None)
-    if factory is None:
-        raise ConfigurationError(
-            f"--from-profile needs RefreshableSession.from_profile, which refreshsts "
-            f"{__version__} does not have: use --role-arn ARN --source-profile PROFILE"
-        )
     overrides: dict[str, Any] = {"cache": open_cache(args)}
     if args.region is not None:
         overrides["region"] = args.region
     if args.duration is not None:
         overrides["duration"] = args.duration
-    session: RefreshableSession = factory(args.from_profile, **overrides)
-    return session
+    return RefreshableSession.from_profile(args.from_profile, **overrides)

@@ -41,7 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="a named role (a chain when several ARNs), served at /role/NAME; repeatable",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    parser.add_argument(
+        "--port", type=_port, default=0, help="TCP port, 0 to 65535 (default 0: a free one)"
+    )
     parser.add_argument(
         "--token-file",
         metavar="PATH",
@@ -58,12 +60,18 @@ def run(args: argparse.Namespace) -> int:
             "serve needs --role-arn ARN, --from-profile NAME or --role NAME=ARN"
         )
     default = build_session(args) if has_role(args) else next(iter(roles.values()))
-    for session in (default, *roles.values()):
-        snapshot(session)  # refuse to start with a role that cannot be assumed
-    server = CredentialServer(roles, default=default, host=args.host, port=args.port)
+    # Bind first: a port that cannot be had is refused before any credentials are fetched.
+    try:
+        server = CredentialServer(roles, default=default, host=args.host, port=args.port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}"
+        ) from None
     token_file = Path(args.token_file) if args.token_file else None
     written = False
     try:
+        for session in (default, *roles.values()):
+            snapshot(session)  # refuse to start with a role that cannot be assumed
         if token_file is not None:
             _write_secret(token_file, server.token)
             written = True
@@ -77,6 +85,17 @@ def run(args: argparse.Namespace) -> int:
             with contextlib.suppress(FileNotFoundError):
                 token_file.unlink()
     return 0
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
 
 
 def _named_roles(args: argparse.Namespace) -> dict[str, RefreshableSession]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import FileCache, RefreshableSession
 from ._credentials import rfc3339, snapshot
-from ._options import add_role_options, build_session, has_role
+from ._options import add_role_options, build_session, has_role, open_cache
 
 __all__ = ["add_parsers", "countdown"]
 
@@ -65,6 +65,7 @@ def run_whoami(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     now = _dt.datetime.now(_dt.timezone.utc)
     report: dict[str, Any] = {}
+    cache = open_cache(args)  # refuses contradicting cache options before any STS call
     if has_role(args):
         session = build_session(args)
         creds = snapshot(session)
@@ -72,8 +73,7 @@ def run_status(args: argparse.Namespace) -> int:
         if creds.expiration is not None:
             report["expiration"] = rfc3339(creds.expiration)
             report["expires_in"] = int((creds.expiration - now).total_seconds())
-    if not args.no_cache:
-        cache = FileCache(args.cache_dir)
+    if isinstance(cache, FileCache):
         report["cache"] = {
             "directory": str(cache.directory),
             "encrypted": cache.encrypted,
