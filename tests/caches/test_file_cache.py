@@ -378,7 +378,9 @@ def test_encrypted_entries_and_locks_are_named_by_a_keyed_digest_of_the_cache_ke
         assert held
         names = sorted(path.name for path in directory.iterdir())
     stored = cache._stored(key)
-    assert names == [f"{stored}.json", f"{stored}.lock"]
+    assert names == [f"{stored}.json", f"{stored}.lock", "key-fingerprint"]
+    assert directory.joinpath("key-fingerprint").read_text() == cache._sealer.fingerprint
+    assert secret_key not in cache._sealer.fingerprint
     assert len(stored) == 64
     assert key not in stored
     assert all(key not in name for name in names)
@@ -388,7 +390,7 @@ def test_encrypted_entries_and_locks_are_named_by_a_keyed_digest_of_the_cache_ke
 
 
 def test_a_cache_with_another_key_misses_and_leaves_the_entry_alone(
-    directory, credentials, key
+    directory, credentials, key, warnings
 ) -> None:
     first, second = (
         FileCache(directory, key=generate_key()),
@@ -397,6 +399,10 @@ def test_a_cache_with_another_key_misses_and_leaves_the_entry_alone(
     entry, other = credentials(), credentials()
     first.set(key, entry)
     assert second.get(key) is None
+    assert "written with another encryption key; they are misses" in warnings.text
+    warnings.clear()
+    assert second.get(key) is None
+    assert warnings.text == "", "the mismatch is told once per cache"
     second.set(key, other)
     assert (first.get(key), second.get(key)) == (entry, other)
 
@@ -579,3 +585,12 @@ def test_eight_cold_processes_fetch_once(directory: Path, tmp_path: Path, key: s
     assert single_flight.fetches(counter) == 1
     assert sorted(kind for kind, _ in seen).count("fetched") == 1
     assert len({access_key for _, access_key in seen}) == 1
+
+
+def test_an_unencrypted_cache_is_told_entries_were_written_with_a_key(
+    directory, credentials, key, warnings
+) -> None:
+    FileCache(directory, key=generate_key()).set(key, credentials())
+    plain = FileCache(directory)
+    assert plain.get(key) is None
+    assert "written with an encryption key" in warnings.text

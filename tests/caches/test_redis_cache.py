@@ -176,6 +176,7 @@ def test_values_and_names_in_redis_hold_no_secret(cache, raw, credentials, key) 
     assert sorted(names) == [
         f"refreshsts:entry:{stored}".encode(),
         f"refreshsts:lock:{stored}".encode(),
+        b"refreshsts:meta:key-fingerprint",
     ]
     for secret in secrets_of(entry):
         for stored in [*names, *values]:
@@ -192,7 +193,11 @@ def test_encrypted_names_are_keyed_digests_of_the_cache_key(
         assert held
         names = sorted(name.decode() for name in raw.keys("*"))
     stored = cache._stored(key)
-    assert names == [f"refreshsts:entry:{stored}", f"refreshsts:lock:{stored}"]
+    assert names == [
+        f"refreshsts:entry:{stored}",
+        f"refreshsts:lock:{stored}",
+        "refreshsts:meta:key-fingerprint",
+    ]
     assert len(stored) == 64
     assert all(key not in name for name in names)
     assert RedisCache(redis_url, key=secret_key).get(key) == entry
@@ -259,7 +264,9 @@ def test_keys_must_be_hex_digests(cache: RedisCache, bad: str) -> None:
 # -- entries that are not trusted ---------------------------------------------------------------
 
 
-def test_another_key_misses_and_leaves_the_entry_alone(redis_url, credentials, key) -> None:
+def test_another_key_misses_and_leaves_the_entry_alone(
+    redis_url, credentials, key, warnings
+) -> None:
     first, second = (
         RedisCache(redis_url, key=generate_key()),
         RedisCache(redis_url, key=generate_key()),
@@ -267,6 +274,10 @@ def test_another_key_misses_and_leaves_the_entry_alone(redis_url, credentials, k
     entry, other = credentials(), credentials()
     first.set(key, entry)
     assert second.get(key) is None
+    assert "written with another encryption key; they are misses" in warnings.text
+    warnings.clear()
+    assert second.get(key) is None
+    assert warnings.text == "", "the mismatch is told once per cache"
     second.set(key, other)
     assert (first.get(key), second.get(key)) == (entry, other)
 
@@ -531,3 +542,12 @@ def test_eight_processes_standing_in_for_hosts_fetch_once(
     assert single_flight.fetches(counter) == 1
     assert sorted(kind for kind, _ in seen).count("fetched") == 1
     assert len({access_key for _, access_key in seen}) == 1
+
+
+def test_an_unencrypted_cache_is_told_entries_were_written_with_a_key(
+    redis_url, credentials, key, warnings
+) -> None:
+    RedisCache(redis_url, key=generate_key()).set(key, credentials())
+    plain = RedisCache(redis_url, encrypt=False)
+    assert plain.get(key) is None
+    assert "written with an encryption key" in warnings.text

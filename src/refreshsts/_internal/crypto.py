@@ -44,6 +44,9 @@ ENVELOPE = "refreshsts.aes256gcm"
 ENVELOPE_VERSION = 1
 MAX_ENTRY_BYTES = 64 * 1024
 NAMES_INFO = b"refreshsts cache entry names v1"
+FINGERPRINT_INFO = b"refreshsts cache key fingerprint v1"
+UNENCRYPTED = "unencrypted"
+"""The fingerprint a cache without a key writes, so a cache with one can tell."""
 
 
 class DecryptionError(RefreshstsError):
@@ -130,6 +133,8 @@ class Sealer:
     def __init__(self, key: bytes) -> None:
         self._aead = _aesgcm()(key)
         self._names = _subkey(key, NAMES_INFO)
+        self.fingerprint = _subkey(key, FINGERPRINT_INFO)[:12].hex()
+        """Names the key without revealing it: caches sharing a store compare fingerprints."""
 
     def name(self, cache_key: str) -> str:
         """The hex name the entry of `cache_key` is stored under; unguessable without the key."""
@@ -170,6 +175,28 @@ class Sealer:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a Sealer holds an encryption key and is never pickled")
+
+
+def fingerprint(sealer: Sealer | None) -> str:
+    """What a cache records about its key beside its entries."""
+    return UNENCRYPTED if sealer is None else sealer.fingerprint
+
+
+def key_mismatch_warning(store: str, ours: str, found: str | None) -> str | None:
+    """The warning to give when entries in `store` were written under another key, else None."""
+    if found is None or found == ours:
+        return None
+    if found == UNENCRYPTED:
+        theirs = "without an encryption key"
+    elif ours == UNENCRYPTED:
+        theirs = "with an encryption key"
+    else:
+        theirs = "with another encryption key"
+    return (
+        f"{store} holds credentials written {theirs}; they are misses for this cache, which "
+        "will call STS and store its own (set the same key, e.g. REFRESHSTS_CACHE_KEY, on "
+        "every process sharing it)"
+    )
 
 
 def _associated(bound_to: str) -> bytes:

@@ -32,6 +32,8 @@ from .._internal.crypto import (
     Sealer,
     decode_entry,
     encode_entry,
+    fingerprint,
+    key_mismatch_warning,
     resolve_key,
 )
 from .._temporary import TemporaryCredentials
@@ -99,6 +101,8 @@ class FileCache:
         chosen = Path(directory).expanduser() if directory is not None else default_directory()
         self.directory = chosen.absolute()
         _prepare_directory(self.directory)
+        self._key_checked = False
+        self._fingerprint_written = False
 
     @property
     def encrypted(self) -> bool:
@@ -108,7 +112,10 @@ class FileCache:
 
     def get(self, key: str) -> TemporaryCredentials | None:
         entry = self._read(self._stored(key))
-        if entry is None or entry.seconds_left() <= 0:
+        if entry is None:
+            self._check_key()
+            return None
+        if entry.seconds_left() <= 0:
             return None
         return entry
 
@@ -120,6 +127,30 @@ class FileCache:
         except FileNotFoundError:
             _prepare_directory(self.directory)
             _write_atomically(self._path(name), data)
+        if self._sealer is not None and not self._fingerprint_written:
+            self._fingerprint_written = True
+            ours = self._sealer.fingerprint.encode()
+            marker = self.directory / _FINGERPRINT
+            with suppress(OSError):
+                if _read_small(marker) != ours:
+                    _write_atomically(marker, ours)
+
+    def _check_key(self) -> None:
+        """On the first miss, warn when the directory's entries were written under another key."""
+        if self._key_checked:
+            return
+        self._key_checked = True
+        try:
+            found = _read_small(self.directory / _FINGERPRINT)
+        except OSError:
+            return
+        warning = key_mismatch_warning(
+            f"cache directory {self.directory}",
+            fingerprint(self._sealer),
+            None if found is None else found.decode("ascii", "replace"),
+        )
+        if warning:
+            logger.warning(warning)
 
     def delete(self, key: str) -> None:
         with suppress(FileNotFoundError):
@@ -197,6 +228,20 @@ def _restore(directory: str, encrypted: bool) -> FileCache:
     if encrypted:
         key_in_environment(f"FileCache({directory!r})")
     return FileCache(directory)
+
+
+_FINGERPRINT = "key-fingerprint"
+
+
+def _read_small(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        return os.read(fd, 64).strip()
+    finally:
+        os.close(fd)
 
 
 def _utc(epoch: float) -> _dt.datetime:

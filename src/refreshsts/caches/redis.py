@@ -31,6 +31,8 @@ from .._internal.crypto import (
     Sealer,
     decode_entry,
     encode_entry,
+    fingerprint,
+    key_mismatch_warning,
     resolve_key,
 )
 from .._temporary import TemporaryCredentials
@@ -129,6 +131,8 @@ class RedisCache:
                 f"namespace={namespace!r}: use 1 to 64 letters, digits or any of _ . : -"
             )
         self.namespace = namespace
+        self._key_checked = False
+        self._fingerprint_written = False
         self.lock_lease = _positive_seconds("lock_lease", lock_lease)
         self.socket_timeout = _positive_seconds("socket_timeout", socket_timeout)
         redis = _import_redis()
@@ -172,6 +176,7 @@ class RedisCache:
             self._outage.record("get", exc)
             return None
         if raw is None:
+            self._check_key()
             return None
         try:
             data = raw.encode() if isinstance(raw, str) else raw
@@ -195,8 +200,29 @@ class RedisCache:
         value = encode_entry(credentials, stored, self._sealer)
         try:
             self._client.set(name, value, px=ttl_ms)
+            if self._sealer is not None and not self._fingerprint_written:
+                self._client.set(self._name("meta", "key-fingerprint"), self._sealer.fingerprint)
+                self._fingerprint_written = True
         except self._errors as exc:
             self._outage.record("set", exc)
+
+    def _check_key(self) -> None:
+        """On the first miss, warn when the namespace's entries were written under another key."""
+        if self._key_checked:
+            return
+        self._key_checked = True
+        try:
+            found = self._client.get(self._name("meta", "key-fingerprint"))
+        except self._errors as exc:
+            self._outage.record("get", exc)
+            return
+        if isinstance(found, bytes):
+            found = found.decode("ascii", "replace")
+        warning = key_mismatch_warning(
+            f"redis namespace {self.namespace!r}", fingerprint(self._sealer), found
+        )
+        if warning:
+            logger.warning(warning)
 
     def delete(self, key: str) -> None:
         name = self._name("entry", self._stored(key))
