@@ -17,64 +17,22 @@ from botocore.exceptions import ClientError
 
 from ._internal import expired_token
 from ._internal.botocore_sessions import new_botocore_session, sts_client_config
-from ._positions import (
-    chained_at,
-    check_position,
-    first_hop_after_source,
-    is_unsigned,
-    unsigned_config,
-)
+from ._positions import chained_at, is_unsigned, unsigned_config
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache
 from .credentials import RefreshingCredentials
 from .durations import MAX, format_duration
-from .errors import ConfigurationError
 from .events import Listeners
 from .hops import Hop
 from .hops._base import Duration
 from .refresh import RefreshStrategy, RefreshWindows
 from .sources import Source
 
-__all__ = ["Chain", "plan_durations"]
+__all__ = ["Chain"]
 
 logger = logging.getLogger("refreshsts")
 
 DEFAULT_STS_REGION = "us-east-1"
-
-
-def plan_durations(hops: Sequence[Hop], session_default: Duration) -> list[Duration]:
-    """Each hop's duration in its position; refuses what STS would refuse, before any call."""
-    if not hops:
-        raise ConfigurationError("RefreshableSession needs at least one hop, e.g. AssumeRole(...)")
-    planned: list[Duration] = []
-    for index, hop in enumerate(hops):
-        if not isinstance(hop, Hop):
-            raise ConfigurationError(
-                f"hop {index + 1} is a {type(hop).__name__}, not a hop: pass AssumeRole(...) "
-                "or GetSessionToken(...)"
-            )
-        chained = index > 0 and hops[index - 1].returns_role_session
-        where = f"hop {index + 1} of {len(hops)} ({hop.label})"
-        check_position(hops, index, where)
-        if index > 0 and not hop.may_follow_role:
-            raise ConfigurationError(
-                f"{where}: STS only answers {hop.operation} for IAM user (or root) credentials, "
-                "so it must be the first hop"
-            )
-        duration = hop.resolve_duration(session_default, chained=chained, where=where)
-        if (
-            hop.duration is None
-            and isinstance(session_default, int)
-            and duration != session_default
-        ):
-            logger.info(
-                "%s: session duration %s is longer than this hop allows; using %s",
-                where,
-                format_duration(session_default),
-                format_duration(duration),  # type: ignore[arg-type]
-            )
-        planned.append(duration)
-    return planned
 
 
 class _Link:
@@ -84,14 +42,12 @@ class _Link:
         self,
         hop: Hop,
         *,
-        position: int,
         chained: bool,
         duration: Duration,
         signer: Credentials | None,
         chain: Chain,
     ) -> None:
         self.hop = hop
-        self.position = position
         self.chained = chained
         self._chain = chain
         self._signer = signer
@@ -142,7 +98,10 @@ class _Link:
 
 
 class Chain:
-    """Hops in order, each with RefreshingCredentials fed by the hop before it."""
+    """Hops in order, each with RefreshingCredentials fed by the hop before it.
+
+    `durations` are the ones `plan_durations` settled for `hops` after `source`.
+    """
 
     def __init__(
         self,
@@ -165,11 +124,9 @@ class Chain:
         self.links: list[_Link] = []
         self.credentials: list[RefreshingCredentials] = []
         signer: Credentials | None = None
-        durations = first_hop_after_source(hops, durations, source)
         for index, (hop, duration) in enumerate(zip(hops, durations, strict=True)):
             link = _Link(
                 hop,
-                position=index + 1,
                 chained=chained_at(hops, index, source),
                 duration=duration,
                 signer=signer,

@@ -1,9 +1,10 @@
-"""Where a hop may stand in a chain, and what a role-session source does to the first hop.
+"""Where a hop may stand in a chain, and the duration it asks for there.
 
-Checked when the session is built, before any call: an unsigned hop (web identity, SAML)
-must come first, nothing may follow a hop whose credentials cannot call STS, and when the
-source is itself a role session (an instance or container role, a profile that assumes a
-role) the first AssumeRole is role chaining, which AWS caps at 1 h.
+Checked when the session is built, after the source is resolved and before any call: an
+unsigned hop (web identity, SAML) must come first, nothing may follow a hop whose
+credentials cannot call STS, and when the source is itself a role session (an instance or
+container role, a profile that assumes a role) the first AssumeRole is role chaining, which
+AWS caps at 1 h.
 """
 
 from __future__ import annotations
@@ -14,19 +15,13 @@ from collections.abc import Sequence
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from .durations import MAX, format_duration
+from .durations import format_duration
 from .errors import ConfigurationError
 from .hops import Hop
-from .hops._base import Duration, check_range
+from .hops._base import Duration
 from .sources import Source
 
-__all__ = [
-    "chained_at",
-    "check_position",
-    "first_hop_after_source",
-    "is_unsigned",
-    "unsigned_config",
-]
+__all__ = ["chained_at", "is_unsigned", "plan_durations", "unsigned_config"]
 
 logger = logging.getLogger("refreshsts")
 
@@ -41,7 +36,45 @@ def unsigned_config(config: Config) -> Config:
     return config.merge(Config(signature_version=UNSIGNED))
 
 
-def check_position(hops: Sequence[Hop], index: int, where: str) -> None:
+def chained_at(hops: Sequence[Hop], index: int, source: Source) -> bool:
+    """True when hop `index` is called with role-session credentials (role chaining)."""
+    if index > 0:
+        return hops[index - 1].returns_role_session
+    return source.role_session is not None and not is_unsigned(hops[0])
+
+
+def plan_durations(
+    hops: Sequence[Hop], session_default: Duration, source: Source
+) -> list[Duration]:
+    """Each hop's duration in its position; refuses what STS would refuse, before any call."""
+    if not hops:
+        raise ConfigurationError("RefreshableSession needs at least one hop, e.g. AssumeRole(...)")
+    planned: list[Duration] = []
+    for index, hop in enumerate(hops):
+        if not isinstance(hop, Hop):
+            raise ConfigurationError(
+                f"hop {index + 1} is a {type(hop).__name__}, not a hop: pass AssumeRole(...) "
+                "or GetSessionToken(...)"
+            )
+        chained = chained_at(hops, index, source)
+        after_source = index == 0 and chained
+        where = f"hop {index + 1} of {len(hops)} ({hop.label})"
+        if after_source:
+            where += f" with {source.label}, a role session ({source.role_session})"
+        _check_position(hops, index, where, after_source=after_source)
+        duration = hop.resolve_duration(session_default, chained=chained, where=where)
+        if (
+            hop.duration is None
+            and isinstance(session_default, int)
+            and isinstance(duration, int)
+            and duration < session_default
+        ):
+            _log_lowered(where, session_default, duration, after_source=after_source)
+        planned.append(duration)
+    return planned
+
+
+def _check_position(hops: Sequence[Hop], index: int, where: str, *, after_source: bool) -> None:
     """Refuse hop `index` where STS could never answer it."""
     hop = hops[index]
     if index > 0 and is_unsigned(hop):
@@ -55,46 +88,34 @@ def check_position(hops: Sequence[Hop], index: int, where: str) -> None:
             f"{where}: the {before.operation} credentials before it may call no STS operation "
             f"but GetCallerIdentity, so {before.operation} must be the last hop"
         )
-
-
-def chained_at(hops: Sequence[Hop], index: int, source: Source) -> bool:
-    """True when hop `index` is called with role-session credentials (role chaining)."""
+    if hop.may_follow_role:
+        return
     if index > 0:
-        return hops[index - 1].returns_role_session
-    return source.role_session is not None and not is_unsigned(hops[0])
-
-
-def first_hop_after_source(
-    hops: Sequence[Hop], durations: Sequence[Duration], source: Source
-) -> list[Duration]:
-    """`durations` with the first hop's re-planned when the source is a role session."""
-    planned = list(durations)
-    if not hops or not chained_at(hops, 0, source):
-        return planned
-    hop = hops[0]
-    where = (
-        f"hop 1 of {len(hops)} ({hop.label}) with {source.label}, a role session "
-        f"({source.role_session})"
-    )
-    if not hop.may_follow_role:
+        raise ConfigurationError(
+            f"{where}: STS only answers {hop.operation} for IAM user (or root) credentials, "
+            "so it must be the first hop"
+        )
+    if after_source:
         raise ConfigurationError(
             f"{where}: STS answers {hop.operation} only for IAM user (or root) credentials; "
             "use a source holding an IAM user's keys"
         )
-    limits = hop.limits(chained=True)
-    if hop.duration is not None:
-        if hop.duration != MAX:
-            check_range(where, hop.duration, limits)
-        return planned
-    first = planned[0] if planned else None
-    if isinstance(first, int) and first > limits.maximum:
+
+
+def _log_lowered(where: str, asked: int, duration: int, *, after_source: bool) -> None:
+    if after_source:
         logger.info(
             "%s: this hop is role chaining, which AWS caps at %s; session duration %s "
             "lowered to %s",
             where,
-            format_duration(limits.maximum),
-            format_duration(first),
-            format_duration(limits.maximum),
+            format_duration(duration),
+            format_duration(asked),
+            format_duration(duration),
         )
-        planned[0] = limits.maximum
-    return planned
+    else:
+        logger.info(
+            "%s: session duration %s is longer than this hop allows; using %s",
+            where,
+            format_duration(asked),
+            format_duration(duration),
+        )

@@ -25,11 +25,12 @@ from botocore.exceptions import BotoCoreError
 from ._internal.botocore_sessions import new_botocore_session
 from .container_credentials import ContainerCredentials
 from .durations import format_duration
-from .errors import ConfigurationError, RefreshError
+from .errors import ConfigurationError
 from .hops import AssumeRole, AssumeRoleWithWebIdentity, Hop
 from .hops._mfa import MfaToken
+from .hops._role_session import CHAINED_MAX
 from .instance_metadata import InstanceMetadata
-from .sources import Source, SourceLike
+from .sources import SSO_KEYS, Source, SourceLike
 
 if TYPE_CHECKING:
     from .session import RefreshableSession
@@ -39,7 +40,6 @@ __all__ = ["ProfileChain", "read_profile_chain", "session_from_profile"]
 logger = logging.getLogger("refreshsts")
 
 CREDENTIAL_SOURCES = ("Environment", "Ec2InstanceMetadata", "EcsContainer")
-CHAINED_MAX = 3600
 GLOBAL_STS_ENDPOINT = "https://sts.amazonaws.com"
 LEGACY_GLOBAL_REGIONS = frozenset(
     {
@@ -150,9 +150,12 @@ def session_from_profile(
 
 
 def _files(session: Any) -> str:
-    config = os.path.expanduser(str(session.get_config_variable("config_file")))
-    credentials = os.path.expanduser(str(session.get_config_variable("credentials_file")))
-    return f"{config} or {credentials}"
+    return f"{_path(session, 'config_file')} or {_path(session, 'credentials_file')}"
+
+
+def _path(session: Any, variable: str) -> str:
+    """The shared config or credentials file `session` reads, as a full path."""
+    return os.path.expanduser(str(session.get_config_variable(variable)))
 
 
 def _walk(
@@ -326,7 +329,7 @@ def _role_caller(
         return f"its credential source is {source.role_session}"
     if isinstance(source, str):
         config = profiles.get(source, {})
-        if any(key in config for key in ("sso_session", "sso_account_id", "sso_role_name")):
+        if any(key in config for key in SSO_KEYS):
             return f"its source_profile {source!r} signs in with IAM Identity Center (a role)"
     return None
 
@@ -351,6 +354,8 @@ def _sts_endpoint(
 class _Environment(Source):
     """``credential_source = Environment``: the AWS_* key variables of this process."""
 
+    pickles_itself = True
+
     def __init__(self, profile: str) -> None:
         super().__init__(label=f"environment variables (credential_source of profile {profile!r})")
         self._of = profile
@@ -358,15 +363,10 @@ class _Environment(Source):
     def credentials(self) -> Credentials:
         creds = EnvProvider().load()
         if creds is None:
-            raise RefreshError(
-                f"{self.label}: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
-                hop=0,
-                description=self.label,
+            raise self._error(
+                f"{self.label}: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"
             )
         return creds
-
-    def recipe(self) -> tuple[str, SourceLike]:
-        return ("source", self)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_Environment, (self._of,))
@@ -375,30 +375,23 @@ class _Environment(Source):
 class _ProfileKeys(Source):
     """The static keys of a profile that names itself as its own source_profile."""
 
+    pickles_itself = True
+
     def __init__(self, profile: str) -> None:
         super().__init__(profile=profile, label=f"the keys of profile {profile!r}")
 
     def credentials(self) -> Credentials:
         session = self.botocore_session
         name = str(self.profile)
-        credentials_file = os.path.expanduser(str(session.get_config_variable("credentials_file")))
-        config_file = os.path.expanduser(str(session.get_config_variable("config_file")))
         providers = (
-            SharedCredentialProvider(credentials_file, name),
-            ConfigProvider(config_file, name),
+            SharedCredentialProvider(_path(session, "credentials_file"), name),
+            ConfigProvider(_path(session, "config_file"), name),
         )
         for provider in providers:
             creds = provider.load()
             if creds is not None:
                 return creds
-        raise RefreshError(
-            f"{self.label}: no aws_access_key_id and aws_secret_access_key found",
-            hop=0,
-            description=self.label,
-        )
-
-    def recipe(self) -> tuple[str, SourceLike]:
-        return ("source", self)
+        raise self._error(f"{self.label}: no aws_access_key_id and aws_secret_access_key found")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_ProfileKeys, (self.profile,))

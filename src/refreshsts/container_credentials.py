@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,8 +12,8 @@ from botocore.credentials import ContainerProvider, Credentials
 from botocore.httpsession import URLLib3Session
 from botocore.utils import ContainerMetadataFetcher
 
-from .errors import ConfigurationError, RefreshError
-from .sources import Source, SourceLike
+from .errors import ConfigurationError
+from .sources import EndpointSource
 
 __all__ = ["ContainerCredentials"]
 
@@ -27,7 +26,7 @@ _HTTP_HOSTS = frozenset({ECS_HOST, "169.254.170.23", "fd00:ec2::23", "localhost"
 _ROLE = "a container role (ECS task role or EKS Pod Identity)"
 
 
-class ContainerCredentials(Source):
+class ContainerCredentials(EndpointSource):
     """Credentials from the container credentials endpoint that ECS and EKS Pod Identity run.
 
     The endpoint is `full_uri` or `relative_uri` (on ``http://169.254.170.2``), else
@@ -45,7 +44,7 @@ class ContainerCredentials(Source):
         full_uri: str | None = None,
         relative_uri: str | None = None,
         authorization_token: str | None = None,
-        authorization_token_file: str | None = None,
+        authorization_token_file: str | os.PathLike[str] | None = None,
         timeout: float = 2.0,
         attempts: int = 3,
     ) -> None:
@@ -58,24 +57,14 @@ class ContainerCredentials(Source):
                 "ContainerCredentials: pass authorization_token= or authorization_token_file=, "
                 "not both"
             )
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not (0 < timeout <= 60)
-        ):
-            raise ConfigurationError(
-                f"ContainerCredentials: timeout={timeout!r} must be a number of seconds in (0, 60]"
-            )
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
-            raise ConfigurationError(f"ContainerCredentials: attempts={attempts!r} must be 1-10")
-        self.full_uri = full_uri
-        self.relative_uri = relative_uri
-        self._token = authorization_token
-        self.authorization_token_file = authorization_token_file
-        self.timeout = float(timeout)
-        self.attempts = attempts
+        self.full_uri = _text("full_uri", full_uri, "an http(s) URL")
+        self.relative_uri = _text("relative_uri", relative_uri, f"a path on http://{ECS_HOST}")
+        self._token = _text("authorization_token", authorization_token, "the header's value")
+        self.authorization_token_file = _path("authorization_token_file", authorization_token_file)
         self._environ()  # refuse an endpoint or token that can never work, before any call
         super().__init__(
+            timeout=timeout,
+            attempts=attempts,
             label="container credentials",
             role_session=_ROLE,
             picklable=authorization_token is None,
@@ -85,41 +74,37 @@ class ContainerCredentials(Source):
                 "authorization_token_file= or set AWS_CONTAINER_AUTHORIZATION_TOKEN instead"
             ),
         )
-        self._creds_lock = threading.Lock()
-        self._creds: Credentials | None = None
 
     def _environ(self) -> dict[str, str]:
         """The settings botocore's ContainerProvider reads, explicit arguments first."""
-        env: dict[str, str] = {}
-        if self.full_uri is not None:
-            env[FULL_URI] = self.full_uri
-        elif self.relative_uri is not None:
-            env[RELATIVE_URI] = self.relative_uri
-        elif os.environ.get(RELATIVE_URI):
-            env[RELATIVE_URI] = os.environ[RELATIVE_URI]
-        elif os.environ.get(FULL_URI):
-            env[FULL_URI] = os.environ[FULL_URI]
-        else:
+        endpoint = _first_set(
+            (FULL_URI, self.full_uri),
+            (RELATIVE_URI, self.relative_uri),
+            (RELATIVE_URI, os.environ.get(RELATIVE_URI) or None),
+            (FULL_URI, os.environ.get(FULL_URI) or None),
+        )
+        if endpoint is None:
             raise ConfigurationError(
                 f"ContainerCredentials: no endpoint: {FULL_URI} and {RELATIVE_URI} are unset "
                 "(ECS and EKS Pod Identity set one in the container); pass full_uri= to name it"
             )
-        if RELATIVE_URI in env:
-            if not env[RELATIVE_URI].startswith("/"):
-                raise ConfigurationError(
-                    f"ContainerCredentials: relative URI {env[RELATIVE_URI]!r} must start "
-                    f"with '/' (it is a path on http://{ECS_HOST})"
-                )
-        else:
-            _check_full_uri(env[FULL_URI])
-        if self._token is not None:
-            env[TOKEN] = self._token
-        elif self.authorization_token_file is not None:
-            env[TOKEN_FILE] = self.authorization_token_file
-        elif os.environ.get(TOKEN_FILE):
-            env[TOKEN_FILE] = os.environ[TOKEN_FILE]
-        elif os.environ.get(TOKEN):
-            env[TOKEN] = os.environ[TOKEN]
+        variable, uri = endpoint
+        if variable == RELATIVE_URI and not uri.startswith("/"):
+            raise ConfigurationError(
+                f"ContainerCredentials: relative URI {uri!r} must start with '/' (it is a path "
+                f"on http://{ECS_HOST})"
+            )
+        if variable == FULL_URI:
+            _check_full_uri(uri)
+        env = {variable: uri}
+        token = _first_set(
+            (TOKEN, self._token),
+            (TOKEN_FILE, self.authorization_token_file),
+            (TOKEN_FILE, os.environ.get(TOKEN_FILE) or None),
+            (TOKEN, os.environ.get(TOKEN) or None),
+        )
+        if token is not None:
+            env[token[0]] = token[1]
         if "\r" in env.get(TOKEN, "") or "\n" in env.get(TOKEN, ""):
             raise ConfigurationError(
                 "ContainerCredentials: the authorization token holds a line break, which no "
@@ -127,18 +112,11 @@ class ContainerCredentials(Source):
             )
         return env
 
-    def credentials(self) -> Credentials:
-        """The container role's credentials; botocore refreshes them from the endpoint."""
-        with self._creds_lock:
-            if self._creds is None:
-                self._creds = self._load()
-            return self._creds
-
     def _load(self) -> Credentials:
         try:
             env = self._environ()
         except ConfigurationError as exc:
-            raise RefreshError(str(exc), hop=0, description=self.label) from exc
+            raise self._error(str(exc)) from exc
         try:
             fetcher = ContainerMetadataFetcher(
                 session=URLLib3Session(timeout=self.timeout),
@@ -148,22 +126,16 @@ class ContainerCredentials(Source):
             fetcher.RETRY_ATTEMPTS = self.attempts
             creds = ContainerProvider(environ=env, fetcher=fetcher).load()
         except Exception as exc:
-            raise RefreshError(
+            raise self._error(
                 f"{self.label}: could not read credentials from {_where(env)}: "
-                f"{type(exc).__name__}: {exc}",
-                hop=0,
-                description=self.label,
+                f"{type(exc).__name__}: {exc}"
             ) from exc
         if creds is None:  # pragma: no cover - _environ always names an endpoint
-            raise RefreshError(f"{self.label}: no endpoint", hop=0, description=self.label)
+            raise self._error(f"{self.label}: no endpoint")
         return creds
 
-    def recipe(self) -> tuple[str, SourceLike]:
-        super().recipe()
-        return ("source", self)
-
     def __reduce__(self) -> tuple[Any, ...]:
-        super().recipe()
+        self.recipe()  # refuses when holding a token
         return (
             _rebuild,
             (
@@ -179,6 +151,32 @@ class ContainerCredentials(Source):
         return f"ContainerCredentials({_where(self._environ())})"
 
 
+def _text(name: str, value: object, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigurationError(
+        f"ContainerCredentials: {name} must be text ({what}), not {type(value).__name__}"
+    )
+
+
+def _path(name: str, value: object) -> str | None:
+    path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if path is None or isinstance(path, str):
+        return path
+    raise ConfigurationError(
+        f"ContainerCredentials: {name} must be a path (text or a pathlib.Path), not "
+        f"{type(value).__name__}"
+    )
+
+
+def _first_set(*candidates: tuple[str, str | None]) -> tuple[str, str] | None:
+    """The first (variable, value) pair whose value is set."""
+    for variable, value in candidates:
+        if value is not None:
+            return variable, value
+    return None
+
+
 def _no_wait(seconds: float) -> None:
     """botocore sleeps after the last failed attempt too; with one attempt there is no next."""
 
@@ -190,8 +188,11 @@ def _where(env: dict[str, str]) -> str:
 
 
 def _check_full_uri(uri: str) -> None:
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # an unclosed [IPv6] host
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"ContainerCredentials: full URI {uri!r} is not an http(s) URL")
     if parts.scheme == "https" or parts.hostname in _HTTP_HOSTS:
         return

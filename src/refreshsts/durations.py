@@ -18,7 +18,11 @@ DurationLike = Union[int, _dt.timedelta, str]
 """Seconds as an int, a `datetime.timedelta`, text such as ``"1h30m"``, or ``"max"``."""
 
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-_TEXT = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_TEXT = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
+_SHORTEST = 900
+"""No STS operation accepts a DurationSeconds below 15 minutes."""
+_LONGEST = 129600
+"""Nor above 36 h (GetSessionToken, GetFederationToken); a role session is at most 12 h."""
 
 
 def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Literal["max"]:
@@ -40,7 +44,7 @@ def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Lite
         text = value.strip().lower().replace(" ", "")
         if text == MAX:
             return MAX
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             seconds = int(text)
         else:
             match = _TEXT.fullmatch(text)
@@ -60,7 +64,11 @@ def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Lite
             "or text like '1h'"
         )
     if seconds <= 0:
-        raise ConfigurationError(f"{name}={value!r} must be positive")
+        raise ConfigurationError(
+            f"{name}={value!r} is not a positive duration: STS accepts {_SHORTEST}-{_LONGEST} s "
+            f"({format_duration(_SHORTEST)}-{format_duration(_LONGEST)}, 12h at most for a role "
+            "session), or 'max'"
+        )
     return seconds
 
 

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from typing import Any
 
 from botocore.credentials import Credentials, InstanceMetadataProvider
 from botocore.utils import InstanceMetadataFetcher, resolve_imds_endpoint_mode
 
 from ._internal.botocore_sessions import new_botocore_session
-from .errors import ConfigurationError, RefreshError
-from .sources import Source, SourceLike
+from .errors import ConfigurationError
+from .sources import EndpointSource
 
 __all__ = ["InstanceMetadata"]
 
-ENDPOINT_ENV = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 DISABLED_ENV = "AWS_EC2_METADATA_DISABLED"
-_URL = re.compile(r"https?://(\[[0-9a-fA-F:]+\]|[^\s/:]+)(:\d{1,5})?/?")
+_URL = re.compile(r"https?://(\[[0-9a-fA-F:]+\]|[^\s/:]+)(:\d{1,5})?/?", re.ASCII)
 _ROLE = "an EC2 instance role"
 
 
-class InstanceMetadata(Source):
+class InstanceMetadata(EndpointSource):
     """The instance role of this EC2 instance, from instance metadata (IMDSv2 only).
 
     Each fetch is a token PUT to ``/latest/api/token``, then GETs of the role name and its
@@ -41,38 +39,20 @@ class InstanceMetadata(Source):
                 f"InstanceMetadata: endpoint={endpoint!r} is not an http(s) URL such as "
                 "'http://169.254.169.254'"
             )
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not (0 < timeout <= 60)
-        ):
-            raise ConfigurationError(
-                f"InstanceMetadata: timeout={timeout!r} must be a number of seconds in (0, 60]"
-            )
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
-            raise ConfigurationError(f"InstanceMetadata: attempts={attempts!r} must be 1-10")
         where = f" at {endpoint}" if endpoint else ""
-        super().__init__(label=f"EC2 instance metadata{where}", role_session=_ROLE)
+        super().__init__(
+            timeout=timeout,
+            attempts=attempts,
+            label=f"EC2 instance metadata{where}",
+            role_session=_ROLE,
+        )
         self.endpoint = endpoint
-        self.timeout = float(timeout)
-        self.attempts = attempts
-        self._creds_lock = threading.Lock()
-        self._creds: Credentials | None = None
-
-    def credentials(self) -> Credentials:
-        """The instance role's credentials; botocore refreshes them from IMDS as they age."""
-        with self._creds_lock:
-            if self._creds is None:
-                self._creds = self._load()
-            return self._creds
 
     def _load(self) -> Credentials:
         if os.environ.get(DISABLED_ENV, "false").lower() == "true":
-            raise RefreshError(
+            raise self._error(
                 f"{self.label}: {DISABLED_ENV}=true turns instance metadata off in this process; "
-                "unset it to use the instance role",
-                hop=0,
-                description=self.label,
+                "unset it to use the instance role"
             )
         session = new_botocore_session()
         endpoint = self.endpoint or session.get_config_variable("ec2_metadata_service_endpoint")
@@ -91,24 +71,17 @@ class InstanceMetadata(Source):
             where = fetcher.get_base_url()
             creds = InstanceMetadataProvider(iam_role_fetcher=fetcher).load()
         except Exception as exc:
-            raise RefreshError(
+            raise self._error(
                 f"{self.label}: could not read instance role credentials: "
-                f"{type(exc).__name__}: {exc}",
-                hop=0,
-                description=self.label,
+                f"{type(exc).__name__}: {exc}"
             ) from exc
         if creds is None:
-            raise RefreshError(
+            raise self._error(
                 f"{self.label}: no instance role credentials from {where}: is an IAM role "
                 "attached to the instance, is the endpoint reachable, and does the IMDSv2 "
-                "hop limit (HttpPutResponseHopLimit) reach this process?",
-                hop=0,
-                description=self.label,
+                "hop limit (HttpPutResponseHopLimit) reach this process?"
             )
         return creds
-
-    def recipe(self) -> tuple[str, SourceLike]:
-        return ("source", self)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.endpoint, self.timeout, self.attempts))

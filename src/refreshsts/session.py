@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Callable
@@ -11,9 +10,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from ._chain import Chain, plan_durations
+from ._chain import Chain
 from ._internal import expired_token
 from ._internal.botocore_sessions import BOTO3_DATA, config_key, new_botocore_session
+from ._positions import plan_durations
 from .caches import CredentialCache, get_default_cache
 from .credentials import RefreshingCredentials
 from .durations import DurationLike, parse_duration
@@ -25,9 +25,7 @@ from .sources import Source, SourceLike, resolve_source
 
 __all__ = ["RefreshableSession"]
 
-logger = logging.getLogger("refreshsts")
-
-_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-\d+|aws-global")
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-\d+|aws-global", re.ASCII)
 _URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 
@@ -52,7 +50,6 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         sts_endpoint_url: str | None = None,
     ) -> None:
         session_duration = None if duration is None else parse_duration(duration)
-        durations = plan_durations(hops, session_duration)
         if cache is not None and not _is_cache(cache):
             raise ConfigurationError(
                 f"cache={type(cache).__name__} does not implement CredentialCache "
@@ -76,6 +73,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         if sts_endpoint_url is not None and not _URL.fullmatch(str(sts_endpoint_url)):
             raise ConfigurationError(f"sts_endpoint_url={sts_endpoint_url!r} is not an http(s) URL")
         self._source = resolve_source(source)
+        durations = plan_durations(hops, session_duration, self._source)
         self._hops = tuple(hops)
         self._recipe: dict[str, Any] = {
             "region": region,

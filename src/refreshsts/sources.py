@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 import boto3
 import botocore.session
@@ -14,9 +14,12 @@ from botocore.credentials import Credentials
 from ._internal.botocore_sessions import new_botocore_session
 from .errors import ConfigurationError, RefreshError
 
-__all__ = ["Source", "SourceLike", "resolve_source"]
+__all__ = ["EndpointSource", "Source", "SourceLike", "resolve_source"]
 
 SourceLike = Union[str, boto3.Session, botocore.session.Session, "Source", None]
+
+SSO_KEYS = ("sso_session", "sso_account_id", "sso_role_name")
+"""Settings of a profile that signs in with IAM Identity Center, as a permission set role."""
 
 
 class Source:
@@ -28,6 +31,9 @@ class Source:
     container role, a profile that assumes a role): an AssumeRole right after it is then role
     chaining, which AWS caps at 1 h.
     """
+
+    pickles_itself: ClassVar[bool] = False
+    """True when a pickle carries the source itself, not just its profile name."""
 
     def __init__(
         self,
@@ -65,17 +71,13 @@ class Source:
         try:
             creds = self.botocore_session.get_credentials()
         except Exception as exc:
-            raise RefreshError(
-                f"could not load credentials for {self.label}: {type(exc).__name__}: {exc}",
-                hop=0,
-                description=self.label,
+            raise self._error(
+                f"could not load credentials for {self.label}: {type(exc).__name__}: {exc}"
             ) from exc
         if creds is None:
-            raise RefreshError(
+            raise self._error(
                 f"no credentials found for {self.label}: configure the profile, environment "
-                "variables or an instance role",
-                hop=0,
-                description=self.label,
+                "variables or an instance role"
             )
         return creds
 
@@ -99,10 +101,53 @@ class Source:
         """What a pickle carries to rebuild this source: never a key."""
         if not self._picklable:
             raise TypeError(self._why_not_picklable)
-        return ("profile", self.profile)
+        return ("source", self) if self.pickles_itself else ("profile", self.profile)
+
+    def _error(self, message: str) -> RefreshError:
+        """A RefreshError for this source: the root of the chain, hop 0."""
+        return RefreshError(message, hop=0, description=self.label)
 
     def __repr__(self) -> str:
         return f"Source({self.label})"
+
+
+class EndpointSource(Source):
+    """A source botocore fetches from a metadata endpoint, then refreshes by itself.
+
+    The credentials are fetched on first use, with `timeout` seconds per request and
+    `attempts` tries, and kept: botocore fetches them again as they age.
+    """
+
+    pickles_itself: ClassVar[bool] = True
+
+    def __init__(self, *, timeout: float, attempts: int, **options: Any) -> None:
+        where = type(self).__name__
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not (0 < timeout <= 60)
+        ):
+            raise ConfigurationError(
+                f"{where}: timeout={timeout!r} must be a number of seconds in (0, 60]"
+            )
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
+            raise ConfigurationError(f"{where}: attempts={attempts!r} must be 1-10")
+        super().__init__(**options)
+        self.timeout = float(timeout)
+        self.attempts = attempts
+        self._creds_lock = threading.Lock()
+        self._creds: Credentials | None = None
+
+    def credentials(self) -> Credentials:
+        """The role's credentials, fetched once; botocore refreshes them from the endpoint."""
+        with self._creds_lock:
+            if self._creds is None:
+                self._creds = self._load()
+            return self._creds
+
+    def _load(self) -> Credentials:
+        """Fetch the credentials from the endpoint; any failure is a RefreshError."""
+        raise NotImplementedError
 
 
 def _principal(arn: str) -> str:
@@ -152,7 +197,7 @@ def profile_role_session(session: botocore.session.Session, profile: str) -> str
         return None
     if "role_arn" in config:
         return f"profile {profile!r} assumes {config['role_arn']}"
-    if any(key in config for key in ("sso_session", "sso_account_id", "sso_role_name")):
+    if any(key in config for key in SSO_KEYS):
         return f"profile {profile!r} signs in with IAM Identity Center (a permission set role)"
     return None
 

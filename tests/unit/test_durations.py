@@ -34,6 +34,22 @@ def test_refuses_malformed_durations_naming_the_parameter(value):
     assert isinstance(info.value, RefreshstsError)
 
 
+@pytest.mark.parametrize("value", [0, "0", "0s", -5, dt.timedelta(0)])
+def test_zero_and_negative_durations_say_what_sts_accepts(value):
+    with pytest.raises(ConfigurationError) as info:
+        parse_duration(value)
+    text = str(info.value)
+    assert f"duration={value!r} is not a positive duration" in text
+    assert "STS accepts 900-129600 s (15m-36h" in text
+    assert "or 'max'" in text
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661h", "\u0663\u0666\u0660\u0660"])
+def test_only_ascii_digits_are_durations(value):
+    with pytest.raises(ConfigurationError, match="is not a duration"):
+        parse_duration(value)
+
+
 def test_formats_like_users_write():
     assert format_duration(5400) == "1h30m"
     assert format_duration(129600) == "36h"

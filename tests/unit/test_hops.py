@@ -1,5 +1,6 @@
 import pickle
 import re
+from types import MappingProxyType
 
 import boto3
 import pytest
@@ -76,6 +77,36 @@ def test_default_session_name_identifies_host_and_process_and_is_valid():
         ({"duration": 899}, r"duration=899 s \(14m59s\) is out of range: allowed 900-43200 s"),
         ({"duration": "13h"}, "out of range: allowed 900-43200 s"),
         ({"duration": "1y"}, "is not a duration"),
+        ({"duration": 0}, r"duration=0 is not a positive duration: STS accepts 900-129600 s"),
+        ({"role_arn": "arn:aws:iam::123456789012:role/r\u00f4le"}, "is not a role ARN"),
+        ({"role_arn": "arn:aws:iam::" + "\u0661" * 12 + ":role/x"}, "is not a role ARN"),
+        ({"role_arn": 42}, r"AssumeRole: role_arn=42 is not a role ARN"),
+        ({"policy_arns": ["arn:aws:iam::aws:policy/p\u00f3licy"]}, "not a managed policy ARN"),
+        (
+            {"policy_arns": 5},
+            r"policy_arns must be a list of at most 10 managed policy ARNs, not int",
+        ),
+        (
+            {"policy_arns": "arn:aws:iam::aws:policy/x"},
+            "policy_arns must be a list .* not one string",
+        ),
+        ({"policy": 42}, "policy must be a JSON string or a dict, not int"),
+        ({"policy": {"Statement": {1, 2}}}, "policy cannot be written as JSON"),
+        ({"policy": "[]"}, "policy is JSON but not a policy document: STS expects a JSON object"),
+        (
+            {"tags": "ab"},
+            r"tags must be a mapping of key to value or \(key, value\) pairs, at most 50",
+        ),
+        ({"tags": 5}, r"tags must be a mapping .*, not int"),
+        ({"tags": ["ab"]}, r"tags entry 'ab' is not a \(key, value\) pair"),
+        ({"tags": [("team", "a", "b")]}, r"tags entry .* is not a \(key, value\) pair"),
+        ({"tags": [("team", "a"), ("team", "b")]}, "tag key 'team' is given twice"),
+        ({"tags": {"Team": "a", "team": "b"}}, "'Team' and 'team' differ only by case"),
+        ({"tags": {"team": 1}}, "value of tag 'team' is invalid: 0-256 characters"),
+        ({"transitive_tag_keys": 7}, "transitive_tag_keys must be a list of keys of this hop's"),
+        ({"session_name": 42}, "session_name must be text of 2-64 characters .* not int"),
+        ({"external_id": 42}, "external_id must be text of 2-1224 characters .* not int"),
+        ({"source_identity": 42}, "source_identity must be text of 2-64 characters"),
     ],
 )
 def test_bad_input_is_refused_with_what_and_why(kwargs, message):
@@ -84,6 +115,13 @@ def test_bad_input_is_refused_with_what_and_why(kwargs, message):
     with pytest.raises(ConfigurationError, match=message) as info:
         AssumeRole(role_arn, **kwargs)
     assert isinstance(info.value, ValueError)
+
+
+def test_tags_as_pairs_and_policies_as_any_mapping_are_accepted():
+    hop = AssumeRole(ARN, tags=[("team", "data"), ["env", "prod"]], policy=MappingProxyType({}))
+    assert hop.tags == (("env", "prod"), ("team", "data"))
+    assert hop.policy == "{}"
+    assert hop.with_duration("1h").tags == hop.tags
 
 
 def test_36h_on_a_role_says_only_session_tokens_go_that_long():
@@ -182,6 +220,7 @@ def test_a_missing_profile_is_a_configuration_error(tmp_path, monkeypatch):
         ({"sts_endpoint_url": "sts.example.com"}, "is not an http"),
         ({"windows": 3}, "windows=int"),
         ({"sts_config": {"retries": 3}}, "sts_config=dict"),
+        ({"region": "us-west-\u0662"}, "is not an AWS region name"),
     ],
 )
 def test_bad_session_options_are_refused(options, message):

@@ -150,6 +150,11 @@ def test_web_identity_is_picklable_with_a_file_and_equal_by_value(tmp_path):
         ({"token": "abcd", "duration": "13h"}, r"out of range: allowed 900-43200 s.*MaxSession"),
         ({"token": "abcd", "session_name": "a b"}, "session_name='a b' is invalid"),
         ({"token": "abcd", "policy": "nope"}, "policy is not valid JSON"),
+        ({"token_file": b"/t"}, r"token_file must be a path \(text or a pathlib.Path\), not bytes"),
+        ({"token_file": ""}, "token_file is empty"),
+        ({"token": "abcd", "session_name": 7}, "session_name must be text of 2-64 characters"),
+        ({"token": "abcd", "policy_arns": 3}, "policy_arns must be a list of at most 10"),
+        ({"token": "abcd", "provider_id": 7}, "provider_id=7 is invalid: 4-2048 characters"),
     ],
 )
 def test_web_identity_refuses_bad_input(kwargs, message):
@@ -211,6 +216,13 @@ def test_saml_asks_the_callable_per_call_and_keys_on_the_saml_subject():
         ((ROLE, IDP), {"assertion": 3}, "assertion must be text or a callable"),
         ((ROLE, IDP), {"assertion": "ab"}, "assertion is 2 characters; STS accepts 4-100000"),
         ((ROLE, IDP), {"assertion": "abcd", "duration": 600}, "allowed 900-43200"),
+        ((ROLE, IDP), {"assertion": None}, "assertion must be text or a callable .* NoneType"),
+        (
+            (ROLE, "arn:aws:iam::" + "\u0661" * 12 + ":saml-provider/corp"),
+            {"assertion": "abcd"},
+            "not a SAML provider ARN",
+        ),
+        ((ROLE, IDP), {"assertion": "abcd", "policy": "[1]"}, "not a policy document"),
     ],
 )
 def test_saml_refuses_bad_input(args, kwargs, message):
@@ -243,6 +255,21 @@ def test_federation_token_request_and_limits():
         GetFederationToken("x" * 33)
     with pytest.raises(ConfigurationError, match=r"allowed 900-129600 s \(15m-36h\)"):
         GetFederationToken("app", duration="37h")
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        (5, {}, r"GetFederationToken: name must be text of 2-32 characters .* not int"),
+        ("app", {"tags": "ab"}, r"tags must be a mapping of key to value or \(key, value\) pairs"),
+        ("app", {"tags": [("a", "1"), ("a", "2")]}, "tag key 'a' is given twice"),
+        ("app", {"policy_arns": None}, "policy_arns must be a list .* not NoneType"),
+        ("app", {"duration": "0"}, "not a positive duration: STS accepts 900-129600 s"),
+    ],
+)
+def test_federation_token_refuses_bad_input(name, kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        GetFederationToken(name, **kwargs)
 
 
 def test_federation_token_is_first_and_last():
@@ -347,11 +374,12 @@ def test_codes_are_remembered_per_device_across_hops():
         GetSessionToken(mfa_serial=MFA, mfa_token=lambda: "111111").call(client, duration=None)
 
 
-def test_a_malformed_code_is_refused_before_sts():
+@pytest.mark.parametrize("code", ["12345", "\u0661\u0662\u0663\u0664\u0665\u0666"])
+def test_a_malformed_code_is_refused_before_sts(code):
+    client = RecordingClient()
     with pytest.raises(MfaCodeError, match="not a 6-digit code"):
-        GetSessionToken(mfa_serial=MFA, mfa_token=lambda: "12345").call(
-            RecordingClient(), duration=None
-        )
+        GetSessionToken(mfa_serial=MFA, mfa_token=lambda: code).call(client, duration=None)
+    assert client.calls == []
 
 
 @pytest.mark.parametrize(
@@ -382,6 +410,30 @@ def test_get_session_token_keeps_mfa_when_copied():
     assert hop.cache_fields() == {"SerialNumber": MFA}
 
 
+def test_a_token_file_that_is_not_utf8_is_a_token_error(tmp_path):
+    path = tmp_path / "token"
+    path.write_bytes(b"\xff\xfe not text")
+    client = RecordingClient()
+    with pytest.raises(TokenError, match="cannot read token file"):
+        AssumeRoleWithWebIdentity(ROLE, token_file=path).call(client, duration=None)
+    assert client.calls == []
+
+
+def test_copies_keep_every_field_and_are_validated_again(tmp_path):
+    saml = AssumeRoleWithSAML(ROLE, IDP, assertion="abcd", policy={}, duration="1h")
+    assert saml.with_duration("2h") == AssumeRoleWithSAML(
+        ROLE, IDP, assertion="abcd", policy={}, duration="2h"
+    )
+    web = AssumeRoleWithWebIdentity(ROLE, token_file=tmp_path / "t", provider_id="www.amazon.com")
+    assert web.with_duration("2h").provider_id == "www.amazon.com"
+    federation = GetFederationToken("app", tags={"team": "data"}, policy_arns=[])
+    assert federation.with_duration(900) == GetFederationToken(
+        "app", tags=[("team", "data")], duration=900
+    )
+    with pytest.raises(ConfigurationError, match="out of range"):
+        saml.with_duration("13h")
+
+
 def test_a_missing_token_file_is_a_refresh_error_naming_the_file(isolated_aws, tmp_path):
     session = RefreshableSession(
         AssumeRoleWithWebIdentity(ROLE, token_file=tmp_path / "nope"), cache=NoCache()
@@ -395,5 +447,5 @@ def test_a_held_token_never_travels_in_a_pickle_or_a_copy():
     hop.cache_fields()
     for other in (pickle.loads(pickle.dumps(hop)), copy.deepcopy(hop)):
         assert other == hop
-        assert other.__dict__["_held"].take() is None
-    assert hop.__dict__["_held"].take() is not None
+        assert other.__dict__["_token"]._held is None
+    assert hop.__dict__["_token"]._held is not None

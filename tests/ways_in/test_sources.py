@@ -12,6 +12,7 @@ from refreshsts import (
     AssumeRole,
     ConfigurationError,
     ContainerCredentials,
+    GetFederationToken,
     GetSessionToken,
     InstanceMetadata,
     RefreshableSession,
@@ -66,6 +67,10 @@ def test_instance_metadata_without_a_role_says_what_to_check(isolated_aws, fake_
         ({"endpoint": "169.254.169.254"}, "is not an http"),
         ({"timeout": 0}, "timeout=0 must be"),
         ({"attempts": 0}, "attempts=0 must be 1-10"),
+        ({"endpoint": "http://127.0.0.1:\u0668\u0660"}, "is not an http"),
+        ({"endpoint": 80}, "is not an http"),
+        ({"timeout": "1"}, r"timeout='1' must be a number of seconds in \(0, 60\]"),
+        ({"attempts": True}, "attempts=True must be 1-10"),
     ],
 )
 def test_instance_metadata_settings_are_checked(kwargs, message):
@@ -97,6 +102,21 @@ def test_an_instance_role_source_makes_the_first_assume_role_chained(isolated_aw
     assert maxed._chain.links[0]._duration == 3600
     with pytest.raises(ConfigurationError, match=r"a role session .* only for IAM user"):
         RefreshableSession(GetSessionToken(), source=InstanceMetadata())
+    with pytest.raises(ConfigurationError, match=r"a role session .* only for IAM user"):
+        RefreshableSession(GetFederationToken("app"), source=InstanceMetadata())
+
+
+def test_durations_after_a_role_session_source_are_planned_once(isolated_aws, caplog):
+    caplog.set_level(logging.INFO, logger="refreshsts")
+    session = RefreshableSession(AssumeRole(ROLE), source=InstanceMetadata(), duration="36h")
+    assert session._chain.links[0]._duration == 3600
+    lowered = [record.getMessage() for record in caplog.records if "lowered" in record.getMessage()]
+    assert lowered == [
+        "hop 1 of 1 (AssumeRole arn:aws:iam::222222222222:role/data-reader as <host-pid>) with "
+        "EC2 instance metadata, a role session (an EC2 instance role): this hop is role "
+        "chaining, which AWS caps at 1h; session duration 36h lowered to 1h"
+    ]
+    assert "longer than this hop allows" not in caplog.text
 
 
 def test_container_credentials_send_the_token_from_the_file_each_fetch(isolated_aws, tmp_path):
@@ -147,11 +167,32 @@ def test_container_credentials_make_the_first_assume_role_chained(isolated_aws):
             },
             "not both",
         ),
+        ({"full_uri": 5}, r"full_uri must be text \(an http\(s\) URL\), not int"),
+        ({"full_uri": "http://[::1/creds"}, "is not an http"),
+        ({"relative_uri": b"/v2"}, "relative_uri must be text .* not bytes"),
+        (
+            {"full_uri": "http://localhost/x", "authorization_token": 5},
+            "authorization_token must be text",
+        ),
+        (
+            {"full_uri": "http://localhost/x", "authorization_token_file": 5},
+            r"authorization_token_file must be a path \(text or a pathlib.Path\), not int",
+        ),
+        ({"full_uri": "http://localhost/x", "timeout": 0}, r"timeout=0 must be .* \(0, 60\]"),
+        ({"full_uri": "http://localhost/x", "attempts": 11}, "attempts=11 must be 1-10"),
     ],
 )
 def test_container_settings_are_checked(isolated_aws, kwargs, message):
     with pytest.raises(ConfigurationError, match=message):
         ContainerCredentials(**kwargs)
+
+
+def test_a_container_token_file_may_be_a_path(isolated_aws, tmp_path):
+    source = ContainerCredentials(
+        full_uri="https://example.com/x", authorization_token_file=tmp_path
+    )
+    assert source.authorization_token_file == str(tmp_path)
+    assert pickle.loads(pickle.dumps(source)).authorization_token_file == str(tmp_path)
 
 
 def test_a_container_token_given_as_text_is_not_pickled(isolated_aws):

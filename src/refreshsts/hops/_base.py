@@ -48,23 +48,26 @@ class Hop(abc.ABC):
 
     @abc.abstractmethod
     def request(self, *, duration: int | None) -> dict[str, Any]:
-        """The STS request parameters, with DurationSeconds when `duration` is set."""
+        """The STS request parameters, with DurationSeconds when `duration` is set.
 
-    @abc.abstractmethod
-    def cache_fields(self) -> Mapping[str, Any]:
-        """Every parameter that changes what STS returns; hashed into cache keys."""
+        Never a secret: tokens and MFA codes are added by `call`, when STS is called.
+        """
 
     @property
     @abc.abstractmethod
     def label(self) -> str:
         """What the hop is, for logs and errors: never a secret."""
 
+    def cache_fields(self) -> Mapping[str, Any]:
+        """Every parameter that changes what STS returns; hashed into cache keys.
+
+        The request without DurationSeconds, which the chain adds as planned.
+        """
+        return self.request(duration=None)
+
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         """Call STS with `client` and return the credentials it hands out."""
-        issued = time.time()
-        method = getattr(client, _snake(self.operation))
-        response = method(**self.request(duration=duration))
-        return TemporaryCredentials.from_sts(response, issued=issued, arn_key=self.response_arn_key)
+        return self._send(client, self.request(duration=duration))
 
     def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
         """A shorter duration to retry with when STS refuses `requested` as too long."""
@@ -86,18 +89,34 @@ class Hop(abc.ABC):
         return session_default
 
     def with_duration(self, duration: DurationLike | None) -> Self:
-        """A copy of this hop asking for another duration."""
+        """A copy of this hop asking for another duration, validated again."""
         return dataclasses.replace(self, duration=duration)  # type: ignore[type-var]
 
+    @classmethod
+    def _where(cls, subject: object = None) -> str:
+        """How errors name the hop: the operation and, when it is text, what it acts on."""
+        return f"{cls.operation}({subject!r})" if isinstance(subject, str) else cls.operation
 
-def init_duration(hop: Hop, where: str, value: DurationLike | None) -> None:
-    """Parse `value` into the frozen hop and refuse what no position could accept."""
-    if value is None:
-        return
-    parsed = parse_duration(value, name="duration")
-    if parsed != MAX:
-        check_range(where, parsed, hop.limits(chained=False))
-    object.__setattr__(hop, "duration", parsed)
+    def _set(self, **fields: Any) -> None:
+        """Set checked values on the frozen dataclass, in `__init__` only."""
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def _init_duration(self, where: str, value: DurationLike | None) -> None:
+        """Parse `value` into the hop, refusing what no position could accept."""
+        try:
+            parsed = None if value is None else parse_duration(value, name="duration")
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from None
+        if parsed is not None and parsed != MAX:
+            check_range(where, parsed, self.limits(chained=False))
+        self._set(duration=parsed)
+
+    def _send(self, client: Any, params: Mapping[str, Any]) -> TemporaryCredentials:
+        """Send `params` as this hop's STS operation and return the credentials it hands out."""
+        issued = time.time()
+        response = getattr(client, _snake(self.operation))(**params)
+        return TemporaryCredentials.from_sts(response, issued=issued, arn_key=self.response_arn_key)
 
 
 def check_range(where: str, seconds: int, limits: DurationLimits) -> None:
@@ -107,6 +126,11 @@ def check_range(where: str, seconds: int, limits: DurationLimits) -> None:
             f"{where}: duration={seconds} s ({format_duration(seconds)}) is out of range: "
             f"allowed {limits.describe()}{note}"
         )
+
+
+def sts_params(**params: Any) -> dict[str, Any]:
+    """STS request parameters: those given, leaving out the unset ones (None or empty)."""
+    return {name: value for name, value in params.items() if value is not None and value != []}
 
 
 _HOST_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)

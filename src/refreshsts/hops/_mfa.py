@@ -22,7 +22,7 @@ MfaToken = Callable[[], str]
 """Returns the 6-digit code the MFA device shows now."""
 
 MAX_ASKS = 3
-_CODE = re.compile(r"\d{6}")
+_CODE = re.compile(r"\d{6}", re.ASCII)
 
 
 class MfaCodeError(RefreshstsError):

@@ -15,11 +15,19 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Union
+from typing import Any, Union
 
 from ..errors import ConfigurationError, RefreshstsError
 
-__all__ = ["TokenError", "TokenLike", "describe", "jwt_subject", "read", "saml_subject"]
+__all__ = [
+    "Reader",
+    "TokenError",
+    "TokenLike",
+    "check_source",
+    "check_token",
+    "jwt_subject",
+    "saml_subject",
+]
 
 TokenLike = Union[str, Callable[[], str]]
 """The token itself, or a callable returning it each time it is needed."""
@@ -33,32 +41,46 @@ class TokenError(RefreshstsError):
 
 
 def check_source(
-    where: str, *, file: object, value: object, file_name: str, value_name: str
+    where: str,
+    *,
+    file: object,
+    value: object,
+    file_name: str,
+    value_name: str,
+    chars: tuple[int, int],
 ) -> tuple[str | None, TokenLike | None]:
-    """Exactly one of a path and a token (callable or text), each checked for its type."""
+    """Exactly one of a token file's path and a token (callable or text), each checked."""
     if (file is None) == (value is None):
         raise ConfigurationError(
             f"{where}: pass exactly one of {file_name}= (a path, re-read on every refresh) or "
             f"{value_name}= (a callable returning it, or the text itself); got "
             f"{'both' if file is not None else 'neither'}"
         )
-    if file is not None:
-        if not isinstance(file, (str, os.PathLike)):
-            raise ConfigurationError(
-                f"{where}: {file_name} must be a path, not {type(file).__name__}"
-            )
-        path = os.path.expanduser(os.fspath(file))
-        if not isinstance(path, str) or not path.strip():
-            raise ConfigurationError(f"{where}: {file_name} is empty: pass the token file's path")
-        if os.path.isdir(path):
-            raise ConfigurationError(f"{where}: {file_name}={path!r} is a directory, not a file")
-        return path, None
-    if not (isinstance(value, str) or callable(value)):
+    if file is None:
+        return None, check_token(where, value, name=value_name, chars=chars)
+    path = os.fspath(file) if isinstance(file, (str, os.PathLike)) else None
+    if not isinstance(path, str):
         raise ConfigurationError(
-            f"{where}: {value_name} must be text or a callable returning text, not "
-            f"{type(value).__name__}"
+            f"{where}: {file_name} must be a path (text or a pathlib.Path), not "
+            f"{type(file).__name__}"
         )
-    return None, value
+    path = os.path.expanduser(path)
+    if not path.strip():
+        raise ConfigurationError(f"{where}: {file_name} is empty: pass the token file's path")
+    if os.path.isdir(path):
+        raise ConfigurationError(f"{where}: {file_name}={path!r} is a directory, not a file")
+    return path, None
+
+
+def check_token(where: str, value: object, *, name: str, chars: tuple[int, int]) -> TokenLike:
+    """A token given directly: a callable returning it, or text STS could accept."""
+    if callable(value):
+        return value
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{where}: {name} must be text or a callable returning text, not {type(value).__name__}"
+        )
+    return check_text(where, value, name=name, chars=chars, error=ConfigurationError)
 
 
 def check_text(
@@ -66,11 +88,11 @@ def check_text(
     text: object,
     *,
     name: str,
-    low: int,
-    high: int,
+    chars: tuple[int, int],
     error: type[Exception] = TokenError,
 ) -> str:
-    """A token STS could accept: text of `low`-`high` characters."""
+    """A token STS could accept: text of `chars` (low, high) characters."""
+    low, high = chars
     if not isinstance(text, str):
         raise error(f"{where}: {name} gave a {type(text).__name__}, not text")
     text = text.strip()
@@ -79,54 +101,75 @@ def check_text(
     return text
 
 
-def read(
-    where: str, *, file: str | None, value: TokenLike | None, name: str, low: int, high: int
-) -> str:
-    """The token now: the file read afresh, the callable called, or the fixed text."""
-    if file is not None:
-        try:
-            with open(file, encoding="utf-8") as handle:
-                text: object = handle.read()
-        except FileNotFoundError:
-            raise TokenError(f"{where}: {name} file {file!r} does not exist") from None
-        except OSError as exc:
-            raise TokenError(f"{where}: cannot read {name} file {file!r}: {exc}") from None
-    elif callable(value):
-        text = value()
-    else:
-        text = value
-    return check_text(where, text, name=name, low=low, high=high)
+class Reader:
+    """Where a hop's token comes from, read afresh each time a refresh needs it.
 
-
-def describe(file: str | None, value: TokenLike | None, name: str) -> str:
-    if file is not None:
-        return f"{name} file {file}"
-    return f"a {name} callable" if callable(value) else f"a fixed {name}"
-
-
-class Held:
-    """A token read for the cache key, handed once to the STS call right after it.
-
-    A copy or a pickle starts empty, so no token travels with a hop.
+    The token read for a cache key is held for the STS call right after it (for at most
+    HOLD_SECONDS), so one refresh asks a callable once. A copy or a pickle holds nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        where: str,
+        *,
+        file: str | None,
+        value: TokenLike | None,
+        name: str,
+        chars: tuple[int, int],
+    ) -> None:
+        self.where, self.file, self.value, self.name, self.chars = where, file, value, name, chars
         self._lock = threading.Lock()
-        self._value: tuple[float, str] | None = None
+        self._held: tuple[float, str] | None = None
 
-    def keep(self, text: str) -> None:
-        with self._lock:
-            self._value = (time.monotonic(), text)
+    def read(self) -> str:
+        """The token now: the file read afresh, the callable called, or the fixed text."""
+        if self.file is not None:
+            try:
+                with open(self.file, encoding="utf-8") as handle:
+                    text: object = handle.read()
+            except FileNotFoundError:
+                raise TokenError(
+                    f"{self.where}: {self.name} file {self.file!r} does not exist"
+                ) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise TokenError(
+                    f"{self.where}: cannot read {self.name} file {self.file!r}: {exc}"
+                ) from None
+        elif callable(self.value):
+            text = self.value()
+        else:
+            text = self.value
+        return check_text(self.where, text, name=self.name, chars=self.chars)
 
-    def take(self) -> str | None:
+    def read_for_key(self) -> str:
+        """The token now, held for the STS call that follows."""
+        text = self.read()
         with self._lock:
-            held, self._value = self._value, None
+            self._held = (time.monotonic(), text)
+        return text
+
+    def read_for_call(self) -> str:
+        """The token held for this call if it is fresh, else the token now."""
+        with self._lock:
+            held, self._held = self._held, None
         if held is None or time.monotonic() - held[0] > HOLD_SECONDS:
-            return None
+            return self.read()
         return held[1]
 
-    def __reduce__(self) -> tuple[type[Held], tuple[()]]:
-        return (Held, ())
+    def describe(self) -> str:
+        """Where the token comes from, for labels: never the token."""
+        if self.file is not None:
+            return f"{self.name} file {self.file}"
+        return f"a {self.name} callable" if callable(self.value) else f"a fixed {self.name}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_reader, (self.where, self.file, self.value, self.name, self.chars))
+
+
+def _reader(
+    where: str, file: str | None, value: TokenLike | None, name: str, chars: tuple[int, int]
+) -> Reader:
+    return Reader(where, file=file, value=value, name=name, chars=chars)
 
 
 def digest(*parts: object) -> str:

@@ -1,4 +1,8 @@
-"""Checks of STS request parameters against the limits STS documents, made before any call."""
+"""Checks of STS request parameters against the limits STS documents, made before any call.
+
+Each check names the parameter, what is wrong with the value and what STS accepts. Optional
+parameters pass None through.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,18 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
-ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/(?:[\x21-\x7e]{0,510}/)?[\w+=,.@-]{1,64}")
-POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?:\d{12}|aws):policy/[\w+=,.@/-]{1,512}")
-ANY_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(?:\d{12})?:[\x21-\x7e]{1,2000}")
+ROLE_ARN = re.compile(
+    r"arn:aws[a-z-]*:iam::\d{12}:role/(?:[\x21-\x7e]{0,510}/)?[\w+=,.@-]{1,64}", re.ASCII
+)
+POLICY_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?:\d{12}|aws):policy/[\w+=,.@/-]{1,512}", re.ASCII)
+SAML_PROVIDER_ARN = re.compile(
+    r"arn:aws[a-z-]*:iam::\d{12}:saml-provider/[\w+=,.@-]{1,128}", re.ASCII
+)
+MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
 NAME_CHARS = re.compile(r"[\w+=,.@-]+", re.ASCII)
 EXTERNAL_ID_CHARS = re.compile(r"[\w+=,.@:/-]+", re.ASCII)
 TAG_CHARS = re.compile(r"[\w\s.:/=+\-@]*")
+"""Unicode letters, digits and spaces, as STS allows in tags."""
 MAX_POLICY_CHARS = 2048
 MAX_POLICY_ARNS = 10
 MAX_TAGS = 50
@@ -30,16 +40,13 @@ def role_arn(where: str, value: object, *, name: str = "role_arn") -> str:
     return value
 
 
-def arn(where: str, value: object, *, name: str) -> str:
-    if not isinstance(value, str) or not ANY_ARN.fullmatch(value):
-        raise ConfigurationError(f"{where}: {name}={_show(value)} is not an ARN ('arn:aws:...')")
-    return value
-
-
 def name_like(where: str, value: object, *, name: str, low: int = 2, high: int = 64) -> str:
-    """A role session name, source identity, MFA-less name: `low`-`high` chars of [\\w+=,.@-]."""
+    """A role session name, source identity, federated user name: `low`-`high` of [\\w+=,.@-]."""
     if not isinstance(value, str):
-        raise ConfigurationError(f"{where}: {name} must be text, not {type(value).__name__}")
+        raise ConfigurationError(
+            f"{where}: {name} must be text of {low}-{high} characters of letters, digits and "
+            f"+=,.@_-, not {_kind(value)}"
+        )
     if not low <= len(value) <= high or not NAME_CHARS.fullmatch(value):
         raise ConfigurationError(
             f"{where}: {name}={_show(value)} is invalid: it must be {low}-{high} characters of "
@@ -48,26 +55,41 @@ def name_like(where: str, value: object, *, name: str, low: int = 2, high: int =
     return value
 
 
-def external_id(where: str, value: object) -> str:
+def session_name(where: str, value: object) -> str | None:
+    return None if value is None else name_like(where, value, name="session_name")
+
+
+def external_id(where: str, value: object) -> str | None:
+    """An ExternalId; errors give its length only, since it is a shared secret of sorts."""
+    if value is None:
+        return None
+    rule = "2-1224 characters of letters, digits and +=,.@:/_-"
     if not isinstance(value, str):
-        raise ConfigurationError(f"{where}: external_id must be text, not {type(value).__name__}")
+        raise ConfigurationError(f"{where}: external_id must be text of {rule}, not {_kind(value)}")
     if not 2 <= len(value) <= 1224 or not EXTERNAL_ID_CHARS.fullmatch(value):
         raise ConfigurationError(
-            f"{where}: external_id of {len(value)} characters is invalid: it must be 2-1224 "
-            "characters of letters, digits and +=,.@:/_-"
+            f"{where}: external_id of {len(value)} characters is invalid: it must be {rule}"
         )
     return value
 
 
-def policy(where: str, value: object) -> str:
-    """A session policy as compact JSON text, at most 2048 characters."""
+def policy(where: str, value: object) -> str | None:
+    """A session policy as compact JSON text: a JSON object of at most 2048 characters."""
+    if value is None:
+        return None
     if isinstance(value, Mapping):
-        text = json.dumps(value, separators=(",", ":"))
+        try:
+            text = json.dumps(dict(value), separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"{where}: policy cannot be written as JSON ({exc}): pass a dict of JSON values "
+                "(str, number, bool, None, list, dict) or the policy's JSON text"
+            ) from None
     elif isinstance(value, str):
         text = value
     else:
         raise ConfigurationError(
-            f"{where}: policy must be a JSON string or a dict, not {type(value).__name__}"
+            f"{where}: policy must be a JSON string or a dict, not {_kind(value)}"
         )
     if len(text) > MAX_POLICY_CHARS:
         raise ConfigurationError(
@@ -75,16 +97,21 @@ def policy(where: str, value: object) -> str:
             "(put larger permissions in a managed policy and pass its ARN in policy_arns)"
         )
     try:
-        json.loads(text)
+        document = json.loads(text)
     except ValueError:
         raise ConfigurationError(f"{where}: policy is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise ConfigurationError(
+            f"{where}: policy is JSON but not a policy document: STS expects a JSON object "
+            'such as {"Version": "2012-10-17", "Statement": [...]}'
+        )
     return text
 
 
-def policy_arns(where: str, values: Iterable[object]) -> tuple[str, ...]:
-    if isinstance(values, str):
-        raise ConfigurationError(f"{where}: policy_arns must be a list of ARNs, not one string")
-    result = tuple(values)
+def policy_arns(where: str, values: object) -> tuple[str, ...]:
+    result = _sequence(
+        where, values, name="policy_arns", what=f"at most {MAX_POLICY_ARNS} managed policy ARNs"
+    )
     if len(result) > MAX_POLICY_ARNS:
         raise ConfigurationError(
             f"{where}: policy_arns has {len(result)} entries; STS allows at most {MAX_POLICY_ARNS}"
@@ -98,16 +125,15 @@ def policy_arns(where: str, values: Iterable[object]) -> tuple[str, ...]:
     return result  # type: ignore[return-value]
 
 
-def tags(where: str, values: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+def tags(where: str, values: object) -> tuple[tuple[str, str], ...]:
+    """Session tags as sorted (key, value) pairs, from a mapping or from pairs."""
     if values is None:
         return ()
-    if not isinstance(values, Mapping):
-        raise ConfigurationError(f"{where}: tags must be a mapping of key to value")
-    if len(values) > MAX_TAGS:
-        raise ConfigurationError(
-            f"{where}: {len(values)} tags given; STS allows at most {MAX_TAGS}"
-        )
-    for key, value in values.items():
+    pairs = _tag_pairs(where, values)
+    if len(pairs) > MAX_TAGS:
+        raise ConfigurationError(f"{where}: {len(pairs)} tags given; STS allows at most {MAX_TAGS}")
+    seen: dict[str, str] = {}
+    for key, value in pairs:
         if not isinstance(key, str) or not 1 <= len(key) <= 128 or not TAG_CHARS.fullmatch(key):
             raise ConfigurationError(
                 f"{where}: tag key {_show(key)} is invalid: 1-128 characters of letters, digits, "
@@ -120,18 +146,38 @@ def tags(where: str, values: Mapping[str, str] | None) -> tuple[tuple[str, str],
                 f"{where}: value of tag {key!r} is invalid: 0-256 characters of letters, digits, "
                 "spaces and _.:/=+-@"
             )
-    lowered = [key.lower() for key in values]
-    if len(set(lowered)) != len(lowered):
-        raise ConfigurationError(f"{where}: tag keys differ only by case; STS treats them as one")
-    return tuple(sorted(values.items()))
+        other = seen.get(key.lower())
+        if other == key:
+            raise ConfigurationError(f"{where}: tag key {key!r} is given twice")
+        if other is not None:
+            raise ConfigurationError(
+                f"{where}: tag keys {other!r} and {key!r} differ only by case; STS treats them "
+                "as one"
+            )
+        seen[key.lower()] = key
+    return tuple(sorted(pairs))
+
+
+def _tag_pairs(where: str, values: object) -> list[tuple[Any, Any]]:
+    if isinstance(values, Mapping):
+        return list(values.items())
+    rule = f"a mapping of key to value or (key, value) pairs, at most {MAX_TAGS}"
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigurationError(f"{where}: tags must be {rule}, not {_kind(values)}")
+    pairs = []
+    for item in values:
+        if isinstance(item, (str, bytes)) or not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ConfigurationError(
+                f"{where}: tags entry {_show(item)} is not a (key, value) pair: tags must be {rule}"
+            )
+        pairs.append((item[0], item[1]))
+    return pairs
 
 
 def transitive_tag_keys(
-    where: str, values: Iterable[str], tag_pairs: tuple[tuple[str, str], ...]
+    where: str, values: object, tag_pairs: tuple[tuple[str, str], ...]
 ) -> tuple[str, ...]:
-    if isinstance(values, str):
-        raise ConfigurationError(f"{where}: transitive_tag_keys must be a list of tag keys")
-    result = tuple(values)
+    result = _sequence(where, values, name="transitive_tag_keys", what="keys of this hop's tags")
     known = {key.lower() for key, _ in tag_pairs}
     for key in result:
         if not isinstance(key, str) or key.lower() not in known:
@@ -139,18 +185,16 @@ def transitive_tag_keys(
                 f"{where}: transitive tag key {_show(key)} is not one of this hop's tags "
                 f"({', '.join(sorted(k for k, _ in tag_pairs)) or 'none given'})"
             )
-    return result
+    return result  # type: ignore[return-value]
 
 
-def source_identity(where: str, value: object) -> str:
+def source_identity(where: str, value: object) -> str | None:
+    if value is None:
+        return None
     text = name_like(where, value, name="source_identity")
     if text.lower().startswith("aws:"):
         raise ConfigurationError(f"{where}: source_identity may not start with 'aws:'")
     return text
-
-
-MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
-SAML_PROVIDER_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:saml-provider/[\w+=,.@-]{1,128}")
 
 
 def mfa(where: str, serial: object, token: object) -> tuple[str | None, Any]:
@@ -176,7 +220,7 @@ def mfa(where: str, serial: object, token: object) -> tuple[str | None, Any]:
     if token is not None and not callable(token):
         raise ConfigurationError(
             f"{where}: mfa_token must be a callable returning the current 6-digit code, not "
-            f"{type(token).__name__}"
+            f"{_kind(token)}"
         )
     return serial, token
 
@@ -190,8 +234,10 @@ def saml_provider_arn(where: str, value: object) -> str:
     return value
 
 
-def provider_id(where: str, value: object) -> str:
+def provider_id(where: str, value: object) -> str | None:
     """ProviderId of an OAuth 2.0 provider (www.amazon.com, graph.facebook.com): 4-2048 chars."""
+    if value is None:
+        return None
     if not isinstance(value, str) or not 4 <= len(value) <= 2048:
         raise ConfigurationError(
             f"{where}: provider_id={_show(value)} is invalid: 4-2048 characters, the OAuth 2.0 "
@@ -199,6 +245,17 @@ def provider_id(where: str, value: object) -> str:
             "OpenID Connect providers"
         )
     return value
+
+
+def _sequence(where: str, values: object, *, name: str, what: str) -> tuple[object, ...]:
+    """`values` as a tuple; one string, or anything not iterable, is refused."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigurationError(f"{where}: {name} must be a list of {what}, not {_kind(values)}")
+    return tuple(values)
+
+
+def _kind(value: object) -> str:
+    return "one string" if isinstance(value, str) else type(value).__name__
 
 
 def _show(value: Any) -> str:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from botocore.exceptions import ClientError
-
-from .._temporary import TemporaryCredentials
-from ..durations import DurationLike, DurationLimits
-from ..errors import ConfigurationError
+from ..durations import DurationLike
 from . import _tokens
 from . import _validate as check
-from ._base import Duration, Hop, init_duration
-from ._call import send
-from ._role_limits import FEDERATED_ROLE_LIMITS, step_down_to_an_hour
+from ._base import Duration, sts_params
+from ._role_session import FederatedRoleHop
+from ._session_policy import PolicyLike
 
 __all__ = ["AssumeRoleWithSAML"]
 
@@ -23,7 +19,7 @@ ASSERTION_CHARS = (4, 100000)
 
 
 @dataclass(frozen=True, eq=True)
-class AssumeRoleWithSAML(Hop):
+class AssumeRoleWithSAML(FederatedRoleHop):
     """Assume `role_arn` with a SAML assertion from `principal_arn` (sts:AssumeRoleWithSAML).
 
     `assertion` is a callable returning the base64-encoded SAMLResponse your identity provider
@@ -40,10 +36,7 @@ class AssumeRoleWithSAML(Hop):
     policy_arns: tuple[str, ...] = ()
 
     operation: ClassVar[str] = "AssumeRoleWithSAML"
-    returns_role_session: ClassVar[bool] = True
-    response_arn_key: ClassVar[str | None] = "AssumedRoleUser"
-    unsigned: ClassVar[bool] = True
-    """Sent without a signature: the STS client needs no credentials."""
+    token_parameter: ClassVar[str] = "SAMLAssertion"  # noqa: S105 - a parameter name
 
     def __init__(
         self,
@@ -52,34 +45,25 @@ class AssumeRoleWithSAML(Hop):
         *,
         assertion: _tokens.TokenLike,
         duration: DurationLike | None = None,
-        policy: str | Mapping[str, Any] | None = None,
+        policy: PolicyLike = None,
         policy_arns: Iterable[str] = (),
     ) -> None:
         where = self._where(role_arn)
-        put = object.__setattr__
-        put(self, "role_arn", check.role_arn(where, role_arn))
-        put(self, "principal_arn", check.saml_provider_arn(where, principal_arn))
-        _, value = _tokens.check_source(
-            where, file=None, value=assertion, file_name="", value_name="assertion"
+        self._set(
+            role_arn=check.role_arn(where, role_arn),
+            principal_arn=check.saml_provider_arn(where, principal_arn),
+            assertion=_tokens.check_token(
+                where, assertion, name="assertion", chars=ASSERTION_CHARS
+            ),
         )
-        if isinstance(value, str):
-            value = _tokens.check_text(
-                where, value, name="assertion", low=4, high=100000, error=ConfigurationError
-            )
-        put(self, "assertion", value)
-        put(self, "duration", None)
-        init_duration(self, where, duration)
-        put(self, "policy", None if policy is None else check.policy(where, policy))
-        put(self, "policy_arns", check.policy_arns(where, policy_arns))
-        put(self, "_held", _tokens.Held())
-
-    @staticmethod
-    def _where(role_arn: object) -> str:
-        name = "AssumeRoleWithSAML"
-        return f"{name}({role_arn!r})" if isinstance(role_arn, str) else name
-
-    def limits(self, *, chained: bool) -> DurationLimits:
-        return FEDERATED_ROLE_LIMITS
+        self._init_duration(where, duration)
+        self._set(
+            policy=check.policy(where, policy),
+            policy_arns=check.policy_arns(where, policy_arns),
+            _token=_tokens.Reader(
+                where, file=None, value=self.assertion, name="assertion", chars=ASSERTION_CHARS
+            ),
+        )
 
     @property
     def label(self) -> str:
@@ -87,47 +71,16 @@ class AssumeRoleWithSAML(Hop):
 
     def request(self, *, duration: int | None) -> dict[str, Any]:
         """The request without the assertion, which is fetched only when STS is called."""
-        params: dict[str, Any] = {"RoleArn": self.role_arn, "PrincipalArn": self.principal_arn}
-        if duration is not None:
-            params["DurationSeconds"] = duration
-        if self.policy is not None:
-            params["Policy"] = self.policy
-        if self.policy_arns:
-            params["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
-        return params
+        return sts_params(
+            RoleArn=self.role_arn,
+            PrincipalArn=self.principal_arn,
+            DurationSeconds=duration,
+            **self._policy_params(),
+        )
 
     def read_assertion(self) -> str:
         """The assertion now: the callable asked, or the fixed text."""
-        low, high = ASSERTION_CHARS
-        return _tokens.read(
-            self._where(self.role_arn),
-            file=None,
-            value=self.assertion,
-            name="assertion",
-            low=low,
-            high=high,
-        )
+        return self._token.read()
 
-    def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
-        params = self.request(duration=duration)
-        held: _tokens.Held = self.__dict__["_held"]
-        params["SAMLAssertion"] = held.take() or self.read_assertion()
-        return send(self, client, params)
-
-    def cache_fields(self) -> Mapping[str, Any]:
-        assertion = self.read_assertion()
-        self.__dict__["_held"].keep(assertion)
-        return {**self.request(duration=None), "Subject": _tokens.saml_subject(assertion)}
-
-    def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
-        return step_down_to_an_hour(error, requested)
-
-    def with_duration(self, duration: DurationLike | None) -> AssumeRoleWithSAML:
-        return AssumeRoleWithSAML(
-            self.role_arn,
-            self.principal_arn,
-            assertion=self.assertion,
-            duration=duration,
-            policy=self.policy,
-            policy_arns=self.policy_arns,
-        )
+    def _subject(self, token: str) -> str:
+        return _tokens.saml_subject(token)

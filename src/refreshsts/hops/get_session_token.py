@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._temporary import TemporaryCredentials
 from ..durations import DurationLike, DurationLimits
 from . import _validate as check
-from ._base import Duration, Hop, init_duration
-from ._call import note_root_cap, send
+from ._base import Duration, Hop, sts_params
 from ._mfa import MfaToken, next_code
+from ._session_tokens import SESSION_TOKEN_MAX, note_root_cap
 
 __all__ = ["GetSessionToken"]
-
-SESSION_TOKEN_MAX = 129600
 
 
 @dataclass(frozen=True, eq=True)
@@ -42,11 +39,10 @@ class GetSessionToken(Hop):
         mfa_serial: str | None = None,
         mfa_token: MfaToken | None = None,
     ) -> None:
-        serial, token = check.mfa("GetSessionToken", mfa_serial, mfa_token)
-        object.__setattr__(self, "mfa_serial", serial)
-        object.__setattr__(self, "mfa_token", token)
-        object.__setattr__(self, "duration", None)
-        init_duration(self, "GetSessionToken", duration)
+        where = self._where()
+        serial, token = check.mfa(where, mfa_serial, mfa_token)
+        self._set(mfa_serial=serial, mfa_token=token)
+        self._init_duration(where, duration)
 
     def limits(self, *, chained: bool) -> DurationLimits:
         return DurationLimits(900, SESSION_TOKEN_MAX, 43200)
@@ -59,23 +55,12 @@ class GetSessionToken(Hop):
 
     def request(self, *, duration: int | None) -> dict[str, Any]:
         """The request without the MFA code, which is asked for only when STS is called."""
-        params: dict[str, Any] = {} if duration is None else {"DurationSeconds": duration}
-        if self.mfa_serial is not None:
-            params["SerialNumber"] = self.mfa_serial
-        return params
-
-    def cache_fields(self) -> Mapping[str, Any]:
-        return self.request(duration=None)
+        return sts_params(DurationSeconds=duration, SerialNumber=self.mfa_serial)
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         params = self.request(duration=duration)
         if self.mfa_serial is not None:
             params["TokenCode"] = next_code(self.mfa_serial, self.mfa_token, label=self.label)
-        creds = send(self, client, params)
+        creds = self._send(client, params)
         note_root_cap(self, creds, duration)
         return creds
-
-    def with_duration(self, duration: DurationLike | None) -> GetSessionToken:
-        return GetSessionToken(
-            duration=duration, mfa_serial=self.mfa_serial, mfa_token=self.mfa_token
-        )

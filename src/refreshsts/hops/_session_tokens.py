@@ -1,31 +1,21 @@
-"""Sending a hop's request when some parameters are only known at call time (codes, tokens)."""
+"""What GetSessionToken and GetFederationToken share: up to 36 h, and 1 h for the root user."""
 
 from __future__ import annotations
 
 import logging
-import time
-from typing import TYPE_CHECKING, Any
 
 from .._temporary import TemporaryCredentials
 from ..durations import format_duration
-from ._base import _snake
+from ._base import Hop
 
-if TYPE_CHECKING:
-    from ._base import Hop
-
-__all__ = ["ROOT_SESSION_MAX", "note_root_cap", "send"]
+__all__ = ["ROOT_SESSION_MAX", "SESSION_TOKEN_MAX", "note_root_cap"]
 
 logger = logging.getLogger("refreshsts")
 
+SESSION_TOKEN_MAX = 129600
+"""36 h: the longest any STS credential lasts."""
 ROOT_SESSION_MAX = 3600
 """STS caps session and federation tokens of the account root user at 1 h, without an error."""
-
-
-def send(hop: Hop, client: Any, params: dict[str, Any]) -> TemporaryCredentials:
-    """Call `hop`'s STS operation with `params` and return the credentials it hands out."""
-    issued = time.time()
-    response = getattr(client, _snake(hop.operation))(**params)
-    return TemporaryCredentials.from_sts(response, issued=issued, arn_key=hop.response_arn_key)
 
 
 def note_root_cap(hop: Hop, creds: TemporaryCredentials, requested: int | None) -> None:

@@ -1,0 +1,84 @@
+"""What the hops handing out a role session share: AssumeRole and the federated ones."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from botocore.exceptions import ClientError
+
+from .._temporary import TemporaryCredentials
+from ..durations import DurationLimits
+from . import _tokens
+from ._base import Hop
+from ._session_policy import SessionPolicy
+
+__all__ = [
+    "CHAINED_MAX",
+    "FEDERATED_ROLE_LIMITS",
+    "ROLE_SESSION_MAX",
+    "FederatedRoleHop",
+    "RoleSessionHop",
+]
+
+ROLE_SESSION_MAX = 43200
+"""A role session lasts at most 12 h, and at most the role's MaxSessionDuration."""
+CHAINED_MAX = 3600
+"""AWS caps chained role sessions at 1 h, and every role's MaxSessionDuration allows 1 h."""
+
+_NOTE = (
+    "a role session lasts at most 12h, and at most the role's MaxSessionDuration; only session "
+    "tokens (GetSessionToken, GetFederationToken) may last longer"
+)
+FEDERATED_ROLE_LIMITS = DurationLimits(900, ROLE_SESSION_MAX, 3600, _NOTE)
+"""AssumeRoleWithWebIdentity and AssumeRoleWithSAML: never chained, since they sign nothing."""
+
+
+class RoleSessionHop(SessionPolicy, Hop):
+    """A hop whose credentials are a role session, so an AssumeRole after it is chaining."""
+
+    returns_role_session: ClassVar[bool] = True
+    response_arn_key: ClassVar[str | None] = "AssumedRoleUser"
+
+    def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
+        """1 h when STS finds `requested` over the role's MaxSessionDuration or chaining cap."""
+        err = error.response.get("Error", {})
+        if err.get("Code") != "ValidationError" or requested <= CHAINED_MAX:
+            return None
+        message = str(err.get("Message", ""))
+        if "MaxSessionDuration" in message or "chaining" in message:
+            return CHAINED_MAX
+        return None
+
+
+class FederatedRoleHop(RoleSessionHop):
+    """A role session for an identity provider's token: AssumeRoleWithWebIdentity or WithSAML.
+
+    The token is the proof, so the request is unsigned and the hop must come first. The
+    token is read when the cache key is made and held for the STS call right after it, so a
+    callable is not asked twice for one refresh; it never enters a key, a log or a repr.
+    """
+
+    unsigned: ClassVar[bool] = True
+    """Sent without a signature: the STS client needs no credentials."""
+    token_parameter: ClassVar[str]
+    """The request parameter the token goes in, e.g. ``"WebIdentityToken"``."""
+
+    _token: _tokens.Reader
+
+    def limits(self, *, chained: bool) -> DurationLimits:
+        return FEDERATED_ROLE_LIMITS
+
+    @abc.abstractmethod
+    def _subject(self, token: str) -> str:
+        """A digest of who `token` names: what the cache key holds instead of the token."""
+
+    def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
+        params = self.request(duration=duration)
+        params[self.token_parameter] = self._token.read_for_call()
+        return self._send(client, params)
+
+    def cache_fields(self) -> Mapping[str, Any]:
+        token = self._token.read_for_key()
+        return {**super().cache_fields(), "Subject": self._subject(token)}
