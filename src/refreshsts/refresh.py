@@ -29,16 +29,9 @@ class RefreshWindows:
     mandatory_fraction: float = 1 / 10
 
     def __post_init__(self) -> None:
-        for name in ("advisory_fraction", "mandatory_seconds", "mandatory_fraction"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
-                raise ConfigurationError(
-                    f"RefreshWindows: {name}={value!r} must be a finite number"
-                )
+        _require_finite(
+            "RefreshWindows", self, "advisory_fraction", "mandatory_seconds", "mandatory_fraction"
+        )
         if not 0 < self.advisory_fraction < 1:
             raise ConfigurationError(
                 f"RefreshWindows: advisory_fraction={self.advisory_fraction} "
@@ -89,6 +82,17 @@ class RefreshStrategy(Protocol):
         """When to refresh proactively, as epoch seconds; None to wait for a caller."""
 
 
+def _require_finite(where: str, options: object, *names: str) -> None:
+    for name in names:
+        value = getattr(options, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ConfigurationError(f"{where}: {name}={value!r} must be a finite number")
+
+
 def _check_wait(where: str, wait_timeout: float) -> None:
     if isinstance(wait_timeout, bool) or not isinstance(wait_timeout, (int, float)):
         raise ConfigurationError(
@@ -135,16 +139,7 @@ class BackgroundRefresh:
 
     def __post_init__(self) -> None:
         _check_wait("BackgroundRefresh", self.wait_timeout)
-        for name in ("jitter", "max_jitter"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
-                raise ConfigurationError(
-                    f"BackgroundRefresh: {name}={value!r} must be a finite number"
-                )
+        _require_finite("BackgroundRefresh", self, "jitter", "max_jitter")
         if not 0 <= self.jitter < 1:
             raise ConfigurationError(
                 f"BackgroundRefresh: jitter={self.jitter} must be at least 0 and below 1 "
