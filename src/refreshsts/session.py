@@ -99,12 +99,13 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         )
         self._clients: dict[Any, Any] = {}
         self._client_lock = threading.RLock()
-        botocore_session = new_botocore_session(credentials=self._chain.final)
+        botocore_session = new_botocore_session(
+            profile=self._source.profile, credentials=self._chain.final
+        )
         expired_token.register(botocore_session, self._chain.final)
         if region is None:
             region = self._source.region
         super().__init__(botocore_session=botocore_session, region_name=region)
-        self._closed = False
         for creds in self._chain.credentials:
             creds.start()
 
@@ -144,7 +145,6 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop refreshing ahead of time and close cached clients' connections."""
-        self._closed = True
         for creds in self._chain.credentials:
             creds.close()
         with self._client_lock:

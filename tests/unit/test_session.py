@@ -275,3 +275,21 @@ def test_duration_max_steps_down_once_when_sts_refuses(aws, monkeypatch):
     )
     session.get_credentials().get_frozen_credentials()
     assert asked == [43200, 3600, 3600], "the stepped-down duration is remembered"
+
+
+def test_clients_read_the_source_profiles_settings_but_sign_with_the_chain(aws, tmp_path):
+    config = tmp_path / "config"
+    config.write_text(
+        config.read_text()
+        + "[profile tuned]\nregion = eu-west-1\ns3 =\n    addressing_style = path\n"
+    )
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        credentials.read_text()
+        + "[tuned]\naws_access_key_id = AKIATUNED0000000001\naws_secret_access_key = tuned-secret\n"
+    )
+    session = RefreshableSession(AssumeRole(ROLE, session_name="s1"), source="tuned")
+    s3 = session.client("s3")
+    assert s3.meta.region_name == "eu-west-1"
+    assert s3.meta.config.s3["addressing_style"] == "path"
+    assert session.get_credentials() is s3._request_signer._credentials
