@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import threading
+import urllib.parse
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +31,19 @@ from .refresh import RefreshStrategy, RefreshWindows
 from .sources import Source
 
 __all__ = ["Chain"]
+
+_LINKS: weakref.WeakSet[_Link] = weakref.WeakSet()
+GLOBAL_STS_HOST = "sts.amazonaws.com"
+
+
+def _after_fork_in_child() -> None:
+    """A link locked while fetching root credentials in the parent must not hang the child."""
+    for link in list(_LINKS):
+        link._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 logger = logging.getLogger("refreshsts")
 
@@ -58,6 +73,7 @@ class _Link:
         self._stepped_down = False
         self._client: Any = None
         self._lock = threading.Lock()
+        _LINKS.add(self)
 
     @property
     def sts_client(self) -> Any:
@@ -116,8 +132,10 @@ class Chain:
         region: str | None,
         sts_config: Config | None,
         sts_endpoint_url: str | None,
+        profile: str | None = None,
     ) -> None:
         self.source = source
+        self.profile = profile if profile is not None else source.profile
         self._region = region
         self._sts_config = sts_client_config(sts_config)
         self._sts_endpoint_url = sts_endpoint_url
@@ -152,16 +170,25 @@ class Chain:
 
     @property
     def sts_region(self) -> str:
-        return self._region or self.source.region or DEFAULT_STS_REGION
+        """`region=`, else the settings profile's region, else the source's, else us-east-1."""
+        if self._region:
+            return self._region
+        if self.profile is not None and self.profile != self.source.profile:
+            region = new_botocore_session(profile=self.profile).get_config_variable("region")
+            if region:
+                return str(region)
+        return self.source.region or DEFAULT_STS_REGION
 
     def sts_client(self, signer: Credentials | None) -> Any:
         """An STS client signed by `signer` (None: unsigned), honouring AWS_ENDPOINT_URL(_STS)."""
-        session = new_botocore_session(profile=self.source.profile, credentials=signer)
+        session = new_botocore_session(profile=self.profile, credentials=signer)
         if isinstance(signer, RefreshingCredentials):
             expired_token.register(session, signer)
+        host = urllib.parse.urlsplit(self._sts_endpoint_url or "").hostname
         return session.create_client(
             "sts",
-            region_name=self.sts_region,
+            # the global endpoint only accepts requests signed for us-east-1
+            region_name="us-east-1" if host == GLOBAL_STS_HOST else self.sts_region,
             endpoint_url=self._sts_endpoint_url,
             config=self._sts_config if signer is not None else unsigned_config(self._sts_config),
         )

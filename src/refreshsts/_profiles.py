@@ -146,6 +146,7 @@ def session_from_profile(
     if options.get("sts_endpoint_url") is None and chain.sts_endpoint_url is not None:
         options["sts_endpoint_url"] = chain.sts_endpoint_url
     logger.debug("profile %r: %s", name, " -> ".join(hop.label for hop in chain.hops))
+    options.setdefault("profile", name)
     return cls(*chain.hops, source=chain.source, **options)
 
 

@@ -21,7 +21,7 @@ from .errors import ConfigurationError
 from .events import HopStatus, Listeners, RefreshListener
 from .hops import Hop
 from .refresh import OnDemandRefresh, RefreshStrategy, RefreshWindows
-from .sources import Source, SourceLike, resolve_source
+from .sources import Source, SourceLike, check_profile, resolve_source
 
 __all__ = ["RefreshableSession"]
 
@@ -48,6 +48,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         refresh: RefreshStrategy | None = None,
         sts_config: Config | None = None,
         sts_endpoint_url: str | None = None,
+        profile: str | None = None,
     ) -> None:
         session_duration = None if duration is None else parse_duration(duration)
         if cache is not None and not _is_cache(cache):
@@ -73,6 +74,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         if sts_endpoint_url is not None and not _URL.fullmatch(str(sts_endpoint_url)):
             raise ConfigurationError(f"sts_endpoint_url={sts_endpoint_url!r} is not an http(s) URL")
         self._source = resolve_source(source)
+        config_profile = self._source.profile if profile is None else check_profile(profile)
         durations = plan_durations(hops, session_duration, self._source)
         self._hops = tuple(hops)
         self._recipe: dict[str, Any] = {
@@ -83,6 +85,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             "refresh": refresh,
             "sts_config": sts_config,
             "sts_endpoint_url": sts_endpoint_url,
+            "profile": profile,
         }
         self._listeners = Listeners()
         self._chain = Chain(
@@ -96,15 +99,16 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             region=region,
             sts_config=sts_config,
             sts_endpoint_url=sts_endpoint_url,
+            profile=config_profile,
         )
         self._clients: dict[Any, Any] = {}
         self._client_lock = threading.RLock()
         botocore_session = new_botocore_session(
-            profile=self._source.profile, credentials=self._chain.final
+            profile=config_profile, credentials=self._chain.final
         )
         expired_token.register(botocore_session, self._chain.final)
         if region is None:
-            region = self._source.region
+            region = botocore_session.get_config_variable("region") or self._source.region
         super().__init__(botocore_session=botocore_session, region_name=region)
         for creds in self._chain.credentials:
             creds.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, Union
@@ -159,23 +160,51 @@ def _principal(arn: str) -> str:
     return arn
 
 
+def check_profile(profile: object) -> str:
+    """`profile` when the shared config or credentials file has it; else a ConfigurationError."""
+    if not isinstance(profile, str) or not profile.strip():
+        raise ConfigurationError(f"profile={profile!r} is not a profile name")
+    _require_profile("profile", profile, new_botocore_session())
+    return profile
+
+
+def _require_profile(param: str, name: str, session: botocore.session.Session) -> None:
+    available = session.available_profiles
+    if name not in available:
+        config = session.get_config_variable("config_file")
+        raise ConfigurationError(
+            f"{param}={name!r}: no such profile in {config} or the shared credentials "
+            f"file (profiles found: {', '.join(sorted(available)) or 'none'})"
+        )
+
+
+def _environment_role_session() -> str | None:
+    """Why the default chain will resolve to a role session, when the environment says so."""
+    env = os.environ
+    if env.get("AWS_ACCESS_KEY_ID"):
+        return None
+    if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") and env.get("AWS_ROLE_ARN"):
+        return "web identity from AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN"
+    if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") or env.get(
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+    ):
+        return "a container role from AWS_CONTAINER_CREDENTIALS_*_URI"
+    return None
+
+
 def resolve_source(source: SourceLike) -> Source:
     """Turn what a user passed as `source=` into a Source, refusing what cannot work."""
     if isinstance(source, Source):
         return source
     if source is None:
-        return Source(label="the default credential chain")
+        return Source(
+            label="the default credential chain", role_session=_environment_role_session()
+        )
     if isinstance(source, str):
         if not source.strip():
             raise ConfigurationError("source='' is not a profile name: pass a name or None")
         found = Source(profile=source, label=f"profile {source!r}")
-        available = found.botocore_session.available_profiles
-        if source not in available:
-            config = found.botocore_session.get_config_variable("config_file")
-            raise ConfigurationError(
-                f"source={source!r}: no such profile in {config} or the shared credentials "
-                f"file (profiles found: {', '.join(sorted(available)) or 'none'})"
-            )
+        _require_profile("source", source, found.botocore_session)
         found.role_session = profile_role_session(found.botocore_session, source)
         return found
     if isinstance(source, boto3.Session):

@@ -293,3 +293,56 @@ def test_clients_read_the_source_profiles_settings_but_sign_with_the_chain(aws, 
     assert s3.meta.region_name == "eu-west-1"
     assert s3.meta.config.s3["addressing_style"] == "path"
     assert session.get_credentials() is s3._request_signer._credentials
+
+
+def test_the_global_sts_endpoint_is_signed_for_us_east_1(aws):
+    session = RefreshableSession(
+        AssumeRole(ROLE),
+        source="ststestprofile",
+        region="eu-west-1",
+        sts_endpoint_url="https://sts.amazonaws.com",
+    )
+    sts = session._chain.links[0].sts_client
+    assert sts.meta.endpoint_url == "https://sts.amazonaws.com"
+    assert sts.meta.region_name == "us-east-1"
+    assert session.region_name == "eu-west-1"
+
+
+def test_profile_option_chooses_whose_settings_clients_and_sts_read(aws, tmp_path):
+    config = tmp_path / "config"
+    config.write_text(
+        config.read_text()
+        + "[profile settings]\nregion = ap-southeast-2\nmax_attempts = 9\n"
+        + "s3 =\n    addressing_style = path\n"
+    )
+    session = RefreshableSession(
+        AssumeRole(ROLE, session_name="s1"), source="ststestprofile", profile="settings"
+    )
+    s3 = session.client("s3")
+    assert session.region_name == "ap-southeast-2"
+    assert s3.meta.config.s3["addressing_style"] == "path"
+    assert s3.meta.config.retries["total_max_attempts"] == 9
+    assert session._chain.links[0].sts_client.meta.region_name == "ap-southeast-2"
+    assert pickle.loads(pickle.dumps(session)).region_name == "ap-southeast-2"
+    with pytest.raises(refreshsts.ConfigurationError, match="profile='nope': no such profile"):
+        RefreshableSession(AssumeRole(ROLE), source="ststestprofile", profile="nope")
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:1/creds"}, "container role"),
+        (
+            {"AWS_WEB_IDENTITY_TOKEN_FILE": "/tmp/t", "AWS_ROLE_ARN": ROLE},
+            "web identity",
+        ),
+    ],
+)
+def test_a_default_chain_that_is_a_role_session_caps_the_first_hop(aws, monkeypatch, env, reason):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(refreshsts.ConfigurationError, match=reason):
+        RefreshableSession(AssumeRole(ROLE, duration="2h"))
+    session = RefreshableSession(AssumeRole(ROLE), duration="12h")
+    assert session._chain.links[0]._duration == 3600

@@ -221,3 +221,29 @@ def test_legacy_sts_endpoints_go_to_the_global_endpoint(config):
     )
     assert read_profile_chain("a").sts_endpoint_url == "https://sts.amazonaws.com"
     assert read_profile_chain("b").sts_endpoint_url is None, "not a legacy global region"
+
+
+def test_legacy_global_endpoint_is_signed_for_us_east_1(config):
+    config(
+        "[profile u]\n" + KEYS + f"[profile a]\nrole_arn = {HUB}\nsource_profile = u\n"
+        "region = eu-west-1\nsts_regional_endpoints = legacy\n"
+    )
+    sts = RefreshableSession.from_profile("a")._chain.links[0].sts_client
+    assert sts.meta.endpoint_url == "https://sts.amazonaws.com"
+    assert sts.meta.region_name == "us-east-1", "sts.amazonaws.com rejects other scopes"
+
+
+def test_clients_use_the_named_profiles_settings_not_the_source_profiles(config):
+    config(
+        "[profile u]\nregion = eu-west-1\n"
+        + KEYS
+        + f"[profile r]\nrole_arn = {HUB}\nsource_profile = u\nregion = ap-south-1\n"
+        "max_attempts = 9\ns3 =\n    addressing_style = path\n"
+    )
+    session = RefreshableSession.from_profile("r")
+    s3 = session.client("s3")
+    assert session.region_name == "ap-south-1"
+    assert s3.meta.config.retries["total_max_attempts"] == 9
+    assert s3.meta.config.s3["addressing_style"] == "path"
+    assert session._chain.links[0].sts_client.meta.region_name == "ap-south-1"
+    assert session.source.profile == "u", "the keys still come from the source profile"
