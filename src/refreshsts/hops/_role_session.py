@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, SupportsIndex
 
 from botocore.exceptions import ClientError
 
@@ -13,6 +14,9 @@ from ..durations import DurationLimits
 from . import _tokens
 from ._base import Hop
 from ._session_policy import SessionPolicy
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "CHAINED_MAX",
@@ -56,14 +60,17 @@ class FederatedRoleHop(RoleSessionHop):
     """A role session for an identity provider's token: AssumeRoleWithWebIdentity or WithSAML.
 
     The token is the proof, so the request is unsigned and the hop must come first. The
-    token is read when the cache key is made and held for the STS call right after it, so a
-    callable is not asked twice for one refresh; it never enters a key, a log or a repr.
+    token is read when the first cache key is made and held, unsent, for the other keys and
+    the STS call of the same refresh, so a callable is asked once per refresh; it never
+    enters a key, a log, a repr or a pickle.
     """
 
     unsigned: ClassVar[bool] = True
     """Sent without a signature: the STS client needs no credentials."""
     token_parameter: ClassVar[str]
     """The request parameter the token goes in, e.g. ``"WebIdentityToken"``."""
+    picklable_instead: ClassVar[str]
+    """What to pass instead of fixed text for the hop to pickle."""
 
     _token: _tokens.Reader
 
@@ -75,10 +82,36 @@ class FederatedRoleHop(RoleSessionHop):
         """A digest of who `token` names: what the cache key holds instead of the token."""
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
+        """Call STS with the held token, or one read now.
+
+        A token STS refused on the parameters alone (a ValidationError, such as a duration
+        over the role's maximum) is held again for the shorter retry that follows.
+        """
         params = self.request(duration=duration)
-        params[self.token_parameter] = self._token.read_for_call()
-        return self._send(client, params)
+        token = self._token.read_for_call()
+        try:
+            return self._send(client, {**params, self.token_parameter: token})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ValidationError":
+                self._token.hold(token)
+            raise
 
     def cache_fields(self) -> Mapping[str, Any]:
         token = self._token.read_for_key()
         return {**super().cache_fields(), "Subject": self._subject(token)}
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        if self._token.fixed:
+            raise TypeError(
+                f"{self._token.where}: a hop holding its {self._token.name} as fixed text is "
+                f"not picklable, since the pickle would carry the {self._token.name}: "
+                f"{self.picklable_instead}"
+            )
+        return super().__reduce_ex__(protocol)
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        """A copy holding no token read for this one, whether or not it pickles."""
+        return dataclasses.replace(self)  # type: ignore[type-var]

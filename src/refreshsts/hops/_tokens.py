@@ -33,7 +33,8 @@ TokenLike = Union[str, Callable[[], str]]
 """The token itself, or a callable returning it each time it is needed."""
 
 HOLD_SECONDS = 30.0
-"""How long a token read for the cache key may serve the STS call that follows it."""
+"""How long a token read for a cache key may serve the other keys and the STS call of the
+same refresh."""
 
 
 class TokenError(RefreshstsError):
@@ -104,8 +105,9 @@ def check_text(
 class Reader:
     """Where a hop's token comes from, read afresh each time a refresh needs it.
 
-    The token read for a cache key is held for the STS call right after it (for at most
-    HOLD_SECONDS), so one refresh asks a callable once. A copy or a pickle holds nothing.
+    A token read for a cache key is held until an STS call sends it, for at most
+    HOLD_SECONDS: the other cache keys of the same refresh (one per hop of a chain) and the
+    call reuse it, so one refresh asks a callable once. A copy or a pickle holds nothing.
     """
 
     def __init__(
@@ -141,11 +143,24 @@ class Reader:
             text = self.value
         return check_text(self.where, text, name=self.name, chars=self.chars)
 
+    @property
+    def fixed(self) -> bool:
+        """True when the token is text given once, not a file or a callable."""
+        return self.file is None and not callable(self.value)
+
     def read_for_key(self) -> str:
-        """The token now, held for the STS call that follows."""
+        """The token for a cache key, held for the other keys and the STS call that follow.
+
+        A callable's held answer, fresh and unsent, is reused, so the keys of one refresh
+        (one per hop of a chain) ask it once; a file is read again, which costs nothing.
+        """
+        if callable(self.value):
+            with self._lock:
+                held = self._held
+            if held is not None and time.monotonic() - held[0] <= HOLD_SECONDS:
+                return held[1]
         text = self.read()
-        with self._lock:
-            self._held = (time.monotonic(), text)
+        self.hold(text)
         return text
 
     def read_for_call(self) -> str:
@@ -155,6 +170,11 @@ class Reader:
         if held is None or time.monotonic() - held[0] > HOLD_SECONDS:
             return self.read()
         return held[1]
+
+    def hold(self, text: str) -> None:
+        """Keep `text` unsent for the next key or call, for at most HOLD_SECONDS."""
+        with self._lock:
+            self._held = (time.monotonic(), text)
 
     def describe(self) -> str:
         """Where the token comes from, for labels: never the token."""

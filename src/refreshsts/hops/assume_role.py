@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -11,7 +12,7 @@ from .._temporary import TemporaryCredentials
 from ..durations import DurationLike, DurationLimits
 from . import _validate as check
 from ._base import Duration, default_session_name, sts_params
-from ._mfa import MfaToken, next_code
+from ._mfa import MfaToken, send_with_code
 from ._role_session import CHAINED_MAX, ROLE_SESSION_MAX, RoleSessionHop
 from ._session_policy import PolicyLike, TagsLike, tag_params
 
@@ -31,7 +32,8 @@ class AssumeRole(RoleSessionHop):
     Without `session_name`, each call names the session after this host and process, so
     CloudTrail shows which machine acted. `duration` overrides the session-wide default.
     With `mfa_serial`, `mfa_token` is called for the device's current code each time STS is
-    called (never for cached credentials); without `mfa_token`, it is asked on the terminal.
+    called (never for cached credentials, and not again for the shorter retry of
+    `duration="max"`); without `mfa_token`, it is asked on the terminal.
     """
 
     role_arn: str
@@ -109,9 +111,10 @@ class AssumeRole(RoleSessionHop):
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         """Call STS; with `mfa_serial`, the device's code is asked for now and only now."""
         params = self.request(duration=duration)
-        if self.mfa_serial is not None:
-            params["TokenCode"] = next_code(self.mfa_serial, self.mfa_token, label=self.label)
-        return self._send(client, params)
+        if self.mfa_serial is None:
+            return self._send(client, params)
+        send = functools.partial(self._send, client)
+        return send_with_code(send, params, self.mfa_serial, self.mfa_token, label=self.label)
 
     def cache_fields(self) -> Mapping[str, Any]:
         # The default name differs per process; keying on it would split a shared cache.

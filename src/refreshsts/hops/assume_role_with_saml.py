@@ -24,8 +24,9 @@ class AssumeRoleWithSAML(FederatedRoleHop):
 
     `assertion` is a callable returning the base64-encoded SAMLResponse your identity provider
     posts (called on every refresh, since assertions expire within minutes), or that text
-    itself. The request is unsigned, so this hop needs no source credentials and must be the
-    first hop. The session name comes from the assertion's RoleSessionName attribute.
+    itself (which then never enters a pickle: the hop refuses to pickle). The request is
+    unsigned, so this hop needs no source credentials and must be the first hop. The session
+    name comes from the assertion's RoleSessionName attribute.
     """
 
     role_arn: str
@@ -37,6 +38,10 @@ class AssumeRoleWithSAML(FederatedRoleHop):
 
     operation: ClassVar[str] = "AssumeRoleWithSAML"
     token_parameter: ClassVar[str] = "SAMLAssertion"  # noqa: S105 - a parameter name
+    picklable_instead: ClassVar[str] = (
+        "pass assertion= a callable returning the assertion (itself picklable, such as a "
+        "module-level function)"
+    )
 
     def __init__(
         self,

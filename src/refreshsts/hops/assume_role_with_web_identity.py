@@ -26,8 +26,9 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
     The request is unsigned: the token is the proof, so this hop needs no source credentials
     and must be the first hop. Pass exactly one of `token_file` (read afresh on every refresh,
     as EKS and GitHub Actions rotate it) or `token` (a callable returning the token, or the
-    token itself). The token never enters a log, a repr or a cache key; the cache key holds
-    a digest of the token's issuer, subject and audience instead.
+    token itself). The token never enters a log, a repr, a pickle or a cache key; the cache
+    key holds a digest of the token's issuer, subject and audience instead, and a hop given
+    the token itself refuses to pickle.
     """
 
     role_arn: str
@@ -41,6 +42,10 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
 
     operation: ClassVar[str] = "AssumeRoleWithWebIdentity"
     token_parameter: ClassVar[str] = "WebIdentityToken"  # noqa: S105 - a parameter name
+    picklable_instead: ClassVar[str] = (
+        "pass token_file= (a path, read afresh on every refresh) or token= a callable "
+        "returning the token (itself picklable, such as a module-level function)"
+    )
 
     def __init__(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -9,7 +10,7 @@ from .._temporary import TemporaryCredentials
 from ..durations import DurationLike, DurationLimits
 from . import _validate as check
 from ._base import Duration, Hop, sts_params
-from ._mfa import MfaToken, next_code
+from ._mfa import MfaToken, send_with_code
 from ._session_tokens import SESSION_TOKEN_MAX, note_root_cap
 
 __all__ = ["GetSessionToken"]
@@ -59,8 +60,10 @@ class GetSessionToken(Hop):
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         params = self.request(duration=duration)
-        if self.mfa_serial is not None:
-            params["TokenCode"] = next_code(self.mfa_serial, self.mfa_token, label=self.label)
-        creds = self._send(client, params)
+        send = functools.partial(self._send, client)
+        if self.mfa_serial is None:
+            creds = send(params)
+        else:
+            creds = send_with_code(send, params, self.mfa_serial, self.mfa_token, label=self.label)
         note_root_cap(self, creds, duration)
         return creds
