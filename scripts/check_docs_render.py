@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urldefrag
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -227,7 +227,8 @@ class Chromium:
         with self._lock:
             self._next_id += 1
             ident = self._next_id
-            self._replies[ident] = waiter = queue.Queue()
+            waiter: queue.Queue[dict[str, Any]] = queue.Queue()
+            self._replies[ident] = waiter
         message: dict[str, Any] = {"id": ident, "method": method, "params": params}
         if session:
             message["sessionId"] = self._session
@@ -235,7 +236,9 @@ class Chromium:
         try:
             reply = waiter.get(timeout=timeout)
         except queue.Empty:
-            raise ChromiumError(f"{method}: no answer from chromium within {timeout:.0f} s") from None
+            raise ChromiumError(
+                f"{method}: no answer from chromium within {timeout:.0f} s"
+            ) from None
         finally:
             self._replies.pop(ident, None)
         if "error" in reply:
@@ -343,7 +346,9 @@ def pages_of(site: Path) -> list[str]:
         relative = path.relative_to(site).as_posix()
         if relative == "404.html":
             continue
-        pages.append(relative[: -len("index.html")] if relative.endswith("index.html") else relative)
+        pages.append(
+            relative[: -len("index.html")] if relative.endswith("index.html") else relative
+        )
     return pages
 
 
@@ -357,7 +362,9 @@ def _exists(url: str, cache: dict[str, bool]) -> bool:
     return cache[url]
 
 
-def check_site(site: Path, chromium: str = CHROMIUM, width: int = WIDTH) -> tuple[int, list[Problem]]:
+def check_site(
+    site: Path, chromium: str = CHROMIUM, width: int = WIDTH
+) -> tuple[int, list[Problem]]:
     """Load every page of `site` at `width` px; return the page count and what is wrong."""
     problems: list[Problem] = []
     seen_ids: dict[str, set[str]] = {}
