@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import botocore
@@ -83,3 +84,37 @@ def test_every_guide_is_in_the_nav():
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
 
     assert sorted(p.name for p in GUIDES.glob("*.md") if f"guides/{p.name}" not in nav) == []
+
+
+def test_the_refreshsts_snippets_of_coming_from_build_as_printed(tmp_path, monkeypatch):
+    """Built, not run: construction checks every argument and profile before any call."""
+    aws = tmp_path / ".aws"
+    aws.mkdir()
+    (aws / "config").write_text(
+        "[profile ststestprofile]\nregion = us-west-2\n"
+        "[profile s3-read-only]\n"
+        "role_arn = arn:aws:iam::123456789012:role/sts-s3-read-only\n"
+        "source_profile = ststestprofile\nrole_session_name = mytestsession\n",
+        encoding="utf-8",
+    )
+    (aws / "credentials").write_text(
+        "[ststestprofile]\naws_access_key_id = AKIAEXAMPLE000000000\n"
+        "aws_secret_access_key = not-a-secret\n",
+        encoding="utf-8",
+    )
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws / "credentials"))
+    blocks = re.findall(r"```python\n(.*?)```", _guide("coming-from.md"), re.S)
+    ours = [textwrap.dedent(block) for block in blocks if "import refreshsts" in block]
+
+    assert len(ours) == 4
+    for block in ours:
+        namespace: dict[str, object] = {}
+        exec(compile(block, "coming-from.md", "exec"), namespace)
+        built = [
+            value for value in namespace.values() if type(value).__name__ == "RefreshableSession"
+        ]
+        assert len(built) == 1, block
