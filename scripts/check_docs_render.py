@@ -33,6 +33,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,7 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 WIDTH = 1280
 HEIGHT = 900
-PAGE_TIMEOUT = 20.0
+PAGE_TIMEOUT = 30.0
+TABS = 3
+"""Pages loaded at once: each tab has its own renderer process."""
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -152,10 +155,9 @@ class Chromium:
         self._send_fd = -1
         self._next_id = 0
         self._replies: dict[int, queue.Queue[dict[str, Any]]] = {}
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._events: dict[str, queue.Queue[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
-        self._session = ""
 
     def start(self) -> Chromium:
         to_child_r, to_child_w = (_high_fd(fd) for fd in os.pipe())
@@ -186,20 +188,25 @@ class Chromium:
         self._send_fd = to_child_w
         self._reader = threading.Thread(target=self._read, args=(from_child_r,), daemon=True)
         self._reader.start()
+        self.call("Browser.getVersion")
+        return self
+
+    def open_tab(self) -> Tab:
+        """A new tab of `width` x `height` CSS pixels, with page events turned on."""
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
-            "sessionId"
-        ]
-        self.call("Page.enable", session=True)
-        self.call(
+        session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        with self._lock:
+            self._events[session] = queue.Queue()
+        tab = Tab(self, session)
+        tab.call("Page.enable")
+        tab.call(
             "Emulation.setDeviceMetricsOverride",
-            session=True,
             width=self.width,
             height=self.height,
             deviceScaleFactor=1,
             mobile=False,
         )
-        return self
+        return tab
 
     def _read(self, fd: int) -> None:
         buffer = b""
@@ -213,17 +220,18 @@ class Chromium:
                 for raw in messages:
                     message = json.loads(raw)
                     waiter = self._replies.get(message.get("id", -1))
+                    events = self._events.get(message.get("sessionId", ""))
                     if waiter is not None:
                         waiter.put(message)
-                    else:
-                        self._events.put(message)
+                    elif events is not None:
+                        events.put(message)
         for waiter in list(self._replies.values()):
             waiter.put({"error": {"message": "chromium closed the pipe"}})
 
     def call(
-        self, method: str, *, session: bool = False, timeout: float = PAGE_TIMEOUT, **params: Any
+        self, method: str, *, session: str = "", timeout: float = PAGE_TIMEOUT, **params: Any
     ) -> dict[str, Any]:
-        """Send one command and wait for its reply."""
+        """Send one command (to a tab's `session`, else to the browser); wait for its reply."""
         with self._lock:
             self._next_id += 1
             ident = self._next_id
@@ -231,8 +239,11 @@ class Chromium:
             self._replies[ident] = waiter
         message: dict[str, Any] = {"id": ident, "method": method, "params": params}
         if session:
-            message["sessionId"] = self._session
-        os.write(self._send_fd, json.dumps(message).encode() + b"\0")
+            message["sessionId"] = session
+        data = memoryview(json.dumps(message).encode() + b"\0")
+        with self._lock:
+            while data:
+                data = data[os.write(self._send_fd, data) :]
         try:
             reply = waiter.get(timeout=timeout)
         except queue.Empty:
@@ -245,36 +256,6 @@ class Chromium:
             raise ChromiumError(f"{method}: {reply['error'].get('message')}")
         result: dict[str, Any] = reply.get("result", {})
         return result
-
-    def load(self, url: str) -> dict[str, Any]:
-        """Navigate to `url`, wait for its load event, and run MEASURE in it."""
-        while not self._events.empty():
-            self._events.get_nowait()
-        navigated = self.call("Page.navigate", session=True, url=url)
-        if navigated.get("errorText"):
-            raise ChromiumError(f"{url}: {navigated['errorText']}")
-        deadline = time.monotonic() + PAGE_TIMEOUT
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ChromiumError(f"{url}: no load event within {PAGE_TIMEOUT:.0f} s")
-            try:
-                event = self._events.get(timeout=left)
-            except queue.Empty:
-                continue
-            if event.get("method") == "Page.loadEventFired":
-                break
-        evaluated = self.call(
-            "Runtime.evaluate",
-            session=True,
-            expression=MEASURE,
-            awaitPromise=True,
-            returnByValue=True,
-        )
-        if "exceptionDetails" in evaluated:
-            raise ChromiumError(f"{url}: {evaluated['exceptionDetails'].get('text')}")
-        value: dict[str, Any] = evaluated["result"]["value"]
-        return value
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -304,6 +285,47 @@ class Chromium:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class Tab:
+    """One page of the browser; calls go to its DevTools session."""
+
+    def __init__(self, browser: Chromium, session: str) -> None:
+        self._browser = browser
+        self._session = session
+        self._events = browser._events[session]
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        return self._browser.call(method, session=self._session, **params)
+
+    def load(self, url: str) -> dict[str, Any]:
+        """Navigate to `url`, wait for its load event, and run MEASURE in it."""
+        while not self._events.empty():
+            self._events.get_nowait()
+        navigated = self.call("Page.navigate", url=url)
+        if navigated.get("errorText"):
+            raise ChromiumError(f"{url}: {navigated['errorText']}")
+        deadline = time.monotonic() + PAGE_TIMEOUT
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChromiumError(f"{url}: no load event within {PAGE_TIMEOUT:.0f} s")
+            try:
+                event = self._events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if event.get("method") == "Page.loadEventFired":
+                break
+        evaluated = self.call(
+            "Runtime.evaluate",
+            expression=MEASURE,
+            awaitPromise=True,
+            returnByValue=True,
+        )
+        if "exceptionDetails" in evaluated:
+            raise ChromiumError(f"{url}: {evaluated['exceptionDetails'].get('text')}")
+        value: dict[str, Any] = evaluated["result"]["value"]
+        return value
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -362,6 +384,28 @@ def _exists(url: str, cache: dict[str, bool]) -> bool:
     return cache[url]
 
 
+def _load_all(browser: Chromium, base: str, pages: list[str]) -> dict[str, dict[str, Any]]:
+    """Load and measure `pages` in TABS tabs at once; page -> what MEASURE found."""
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for page in pages:
+        todo.put(page)
+    found: dict[str, dict[str, Any]] = {}
+
+    def work(tab: Tab) -> None:
+        while True:
+            try:
+                page = todo.get_nowait()
+            except queue.Empty:
+                return
+            found[page] = tab.load(base + page)
+
+    tabs = [browser.open_tab() for _ in range(max(1, min(TABS, len(pages))))]
+    with ThreadPoolExecutor(len(tabs)) as pool:
+        for done in [pool.submit(work, tab) for tab in tabs]:
+            done.result()
+    return found
+
+
 def check_site(
     site: Path, chromium: str = CHROMIUM, width: int = WIDTH
 ) -> tuple[int, list[Problem]]:
@@ -371,9 +415,10 @@ def check_site(
     links: dict[str, set[str]] = {}
     pages = pages_of(site)
     with serve(site) as base, Chromium(chromium, width=width) as browser:
+        loaded = _load_all(browser, base, pages)
         for page in pages:
             url = base + page
-            found = browser.load(url)
+            found = loaded[page]
             name = page or "index"
             if found["width"] != width:
                 raise ChromiumError(f"the window is {found['width']} px wide, not {width}")
