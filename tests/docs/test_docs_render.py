@@ -16,6 +16,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(300),  # a site build and a browser on a busy CI machine
     pytest.mark.skipif(
         shutil.which(CHROMIUM) is None,
         reason=f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does it as root)",
