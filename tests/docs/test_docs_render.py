@@ -67,6 +67,8 @@ def _write_site(root: Path, pages: dict[str, str]) -> Path:
             markdown_extensions:
               - tables
               - pymdownx.superfences
+              - pymdownx.tabbed:
+                  alternate_style: true
             """
         ),
         encoding="utf-8",
@@ -98,6 +100,18 @@ def test_the_check_flags_wide_code_wide_tables_and_broken_links(tmp_path):
                 credential_process = refreshsts credential-process {"--role-arn arn " * 20}
                 ```
 
+                === "Shown"
+
+                    ```sh
+                    aws s3 ls
+                    ```
+
+                === "Hidden until clicked"
+
+                    ```sh
+                    hidden-tab {"--long-option value " * 20}
+                    ```
+
                 ## Wide table
 
                 | {" | ".join(f"c{n}" for n in range(8))} |
@@ -114,9 +128,12 @@ def test_the_check_flags_wide_code_wide_tables_and_broken_links(tmp_path):
         ("index", "broken anchor"),
         ("index", "broken link"),
         ("other/", "code block wider than its box"),
+        ("other/", "code block wider than its box"),
         ("other/", "table wider than its box"),
     ]
+    code = [p.detail for p in problems if p.kind.startswith("code block")]
+    assert any("hidden-tab --long-option" in detail for detail in code)
     details = {p.kind.split(" under ")[0]: p.detail for p in problems}
     assert details["broken link"] == "/missing.md"
     assert details["broken anchor"] == "/other/#nowhere"
-    assert "credential_process = refreshsts" in details["code block wider than its box"]
+    assert any("credential_process = refreshsts" in detail for detail in code)
