@@ -2,12 +2,13 @@
 
 Builds the walkthrough's AWS setup (IAM user `myteststsuser` that may only sts:AssumeRole
 into `sts-s3-read-only`, which has AmazonS3ReadOnlyAccess), switches IAM authentication on,
-then does with three lines of Python what the walkthrough does with `aws sts assume-role` and
-exported keys: list the bucket, get AccessDenied on upload, show the assumed-role identity.
-Finally STS is told (through a loopback proxy) to hand out 6-second credentials, and the keys
-are seen rotating under a loop of S3 requests with none signed by an expired key.
+then does with one RefreshableSession what the walkthrough does with `aws sts assume-role`
+and exported keys: list the bucket, get AccessDenied on upload, show the assumed-role
+identity. Finally STS is told (through a loopback proxy) to hand out 6-second credentials,
+and the keys are seen rotating under a loop of S3 requests with none signed by an expired key.
 
-Run from a checkout: `scripts/demo` (or `python examples/seed_walkthrough.py`).
+Run from a checkout: `scripts/demo` (or `.venv/bin/python examples/seed_walkthrough.py`
+once the venv has the `demo` extra). The stand-in AWS is `local_aws.py`, next to this file.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
 import refreshsts
-from fixtures.moto_server import MotoServer, build_world, write_aws_files
-from fixtures.sts_proxy import StsProxy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_aws import MotoServer, ShortLivedSts, aws_home, set_up_walkthrough
 
 ROTATION_SECONDS = 6
 ROTATION_RUN = 15.0
@@ -42,22 +42,19 @@ def main() -> int:
     failures = []
     with tempfile.TemporaryDirectory() as home, MotoServer() as server:
         step(f"Embedded AWS: moto server on {server.url}")
-        world = build_world(server)
-        server.auth_on()
+        world = set_up_walkthrough(server)
+        server.check_iam(on=True)
         print(f"IAM user     {world.user_arn} (may only sts:AssumeRole)")
         print(f"IAM role     {world.role_arn} (AmazonS3ReadOnlyAccess, trusts the user)")
         print(f"S3 bucket    {world.bucket}")
         print("IAM authentication is on: AccessDenied below is real")
 
-        with StsProxy(server.url) as proxy:
-            files = write_aws_files(
-                Path(home), world.access_key_id, world.secret_access_key, proxy.url
-            )
+        with ShortLivedSts(server.url) as proxy:
             for name in [n for n in os.environ if n.startswith("AWS_")]:
                 del os.environ[name]
-            os.environ.update(files.env)
+            os.environ.update(aws_home(Path(home), world, proxy.url))
 
-            step("Three lines instead of `aws sts assume-role` and exported keys")
+            step("One RefreshableSession instead of `aws sts assume-role` and exported keys")
             print(
                 "session = refreshsts.RefreshableSession(\n"
                 f'    refreshsts.AssumeRole("{world.role_arn}",\n'
@@ -94,8 +91,8 @@ def main() -> int:
                     failures.append(f"expected AccessDenied, got {exc.response['Error']['Code']}")
 
             step(f"Keys that rotate: STS now hands out {ROTATION_SECONDS}-second credentials")
-            proxy.expiration_seconds = ROTATION_SECONDS
-            proxy.clear()
+            proxy.lifetime = ROTATION_SECONDS
+            proxy.forget()
             short = refreshsts.RefreshableSession(
                 refreshsts.AssumeRole(world.role_arn, session_name="mytestsession"),
                 source="ststestprofile",
@@ -121,12 +118,12 @@ def main() -> int:
             expired = proxy.expired_signings()
             print(
                 f"{requests} S3 requests, {len(keys)} keys, {proxy.calls('AssumeRole')} "
-                f"AssumeRole calls, {len(expired)} requests signed with an expired key"
+                f"AssumeRole calls, {expired} requests signed with an expired key"
             )
             if len(keys) < 2:
                 failures.append("the keys never rotated")
             if expired:
-                failures.append(f"{len(expired)} requests were signed with an expired key")
+                failures.append(f"{expired} requests were signed with an expired key")
 
     step("Result")
     if failures:
