@@ -346,3 +346,46 @@ def test_a_default_chain_that_is_a_role_session_caps_the_first_hop(aws, monkeypa
         RefreshableSession(AssumeRole(ROLE, duration="2h"))
     session = RefreshableSession(AssumeRole(ROLE), duration="12h")
     assert session._chain.links[0]._duration == 3600
+
+
+def _signing_key(session):
+    signer = session._chain.links[0].sts_client._request_signer._credentials
+    return signer.get_frozen_credentials().access_key
+
+
+@pytest.mark.parametrize("spelling", ["profile", "profile_name"])
+def test_profile_alone_is_the_source_not_only_the_settings(aws, monkeypatch, spelling):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT00001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "environment-secret")
+    session = RefreshableSession(AssumeRole(ROLE), **{spelling: "ststestprofile"})
+    assert session.profile_name == "ststestprofile"
+    assert session.source.profile == "ststestprofile"
+    assert _signing_key(session) == "AKIAUSERONE00000001"
+    assert _signing_key(pickle.loads(pickle.dumps(session))) == "AKIAUSERONE00000001"
+    with pytest.raises(refreshsts.ConfigurationError, match=f"{spelling}='nope': no such profile"):
+        RefreshableSession(AssumeRole(ROLE), **{spelling: "nope"})
+
+
+def test_source_and_profile_together_keep_source_as_the_signer(aws, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT00001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "environment-secret")
+    session = RefreshableSession(AssumeRole(ROLE), source="other", profile="ststestprofile")
+    assert _signing_key(session) == "AKIAUSERTWO00000002"
+    default_chain = RefreshableSession(
+        AssumeRole(ROLE), source=boto3.Session(), profile="ststestprofile"
+    )
+    assert _signing_key(default_chain) == "AKIAENVIRONMENT00001"
+    rebuilt = pickle.loads(pickle.dumps(default_chain))
+    assert rebuilt.source.profile is None, "a pickle must not turn profile= into the signer"
+    assert _signing_key(rebuilt) == "AKIAENVIRONMENT00001"
+
+
+def test_boto3_spellings_are_aliases_and_both_at_once_are_refused(aws):
+    session = RefreshableSession(AssumeRole(ROLE), source="other", region_name="eu-west-3")
+    assert session.region_name == "eu-west-3"
+    with pytest.raises(refreshsts.ConfigurationError, match="region='eu-west-1' and region_name"):
+        RefreshableSession(AssumeRole(ROLE), region="eu-west-1", region_name="eu-west-1")
+    with pytest.raises(refreshsts.ConfigurationError, match="profile='other' and profile_name="):
+        RefreshableSession(AssumeRole(ROLE), profile="other", profile_name="other")
+    with pytest.raises(refreshsts.ConfigurationError, match="region_name='moon-1'"):
+        RefreshableSession(AssumeRole(ROLE), source="other", region_name="moon-1")
