@@ -344,7 +344,9 @@ def test_a_default_chain_that_is_a_role_session_caps_the_first_hop(aws, monkeypa
         monkeypatch.setenv(name, value)
     with pytest.raises(refreshsts.ConfigurationError, match=reason):
         RefreshableSession(AssumeRole(ROLE, duration="2h"))
-    session = RefreshableSession(AssumeRole(ROLE), duration="12h")
+    with pytest.raises(refreshsts.ConfigurationError, match=reason):
+        RefreshableSession(AssumeRole(ROLE), duration="12h")
+    session = RefreshableSession(AssumeRole(ROLE), duration="max")
     assert session._chain.links[0]._duration == 3600
 
 
