@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import pickle
 
 import pytest
@@ -116,9 +115,7 @@ def test_a_session_duration_over_the_chaining_cap_is_refused_naming_the_source(i
         "hop 1 of 1 (AssumeRole arn:aws:iam::222222222222:role/data-reader as "
     )
     assert "with EC2 instance metadata, a role session (an EC2 instance role)" in str(info.value)
-    assert "duration=129600 s (36h) is out of range: allowed 900-3600 s (15m-1h)" in str(
-        info.value
-    )
+    assert "duration=129600 s (36h) is out of range: allowed 900-3600 s (15m-1h)" in str(info.value)
 
 
 def test_container_credentials_send_the_token_from_the_file_each_fetch(isolated_aws, tmp_path):

@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(in_cli_words(str(exc)))
         return EXIT_USAGE
     except RefreshError as exc:
-        _error(str(exc))
+        _error(in_cli_words(str(exc)))
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

@@ -32,8 +32,15 @@ _SESSION_DURATION_HINT = re.compile(
 )
 
 
+_MFA_HINT = "pass mfa_token=... (a callable returning the code the device shows now)"
+
+
 def in_cli_words(message: str) -> str:
     """`message` with keyword arguments (`source='x'`) replaced by flags (`--source-profile x`)."""
+    message = message.replace(
+        _MFA_HINT,
+        "run refreshsts in a terminal, where it asks for the code, or use a role that needs no MFA",
+    )
     message = _SESSION_DURATION_HINT.sub(
         "; --duration applies to every hop: pass --duration max for each hop's longest", message
     )
