@@ -391,3 +391,22 @@ def test_boto3_spellings_are_aliases_and_both_at_once_are_refused(aws):
         RefreshableSession(AssumeRole(ROLE), profile="other", profile_name="other")
     with pytest.raises(refreshsts.ConfigurationError, match="region_name='moon-1'"):
         RefreshableSession(AssumeRole(ROLE), source="other", region_name="moon-1")
+
+
+def test_three_sts_attempts_and_shorter_timeouts_while_a_caller_waits_with_nothing(
+    aws, monkeypatch
+):
+    timeouts = []
+    original = AssumeRoleClass.call
+
+    def recording(self, client, *, duration):
+        timeouts.append((client.meta.config.connect_timeout, client.meta.config.read_timeout))
+        return original(self, client, duration=duration)
+
+    monkeypatch.setattr(AssumeRoleClass, "call", recording)
+    session = RefreshableSession(AssumeRole(ROLE), source="ststestprofile", cache=NoCache())
+    session.get_credentials().get_frozen_credentials()
+    session.get_credentials().refresh()
+    assert timeouts == [(3, 5), (5, 10)], "first fetch fails fast; a refresh has time"
+    for client in (session._chain.links[0].sts_client, session._chain.links[0].waiting_sts_client):
+        assert client.meta.config.retries["total_max_attempts"] == 3
