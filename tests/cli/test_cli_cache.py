@@ -107,3 +107,21 @@ def test_a_wrong_key_is_one_warning_not_one_per_file(tmp_path, capsys, monkeypat
     argv = ["status", "--role-arn", "arn:aws:iam::123456789012:role/r", "--cache-dir"]
     assert main([*argv, str(directory), "--region", "us-east-1"]) == 1
     assert capsys.readouterr().err.count("WARNING") == 1, "the session's reads add none"
+
+
+def test_a_redis_cache_is_listed_and_cleared_without_secrets(redis_url, capsys, monkeypatch):
+    key = refreshsts.generate_key()
+    monkeypatch.setenv("REFRESHSTS_CACHE_KEY", key)
+    cache = refreshsts.RedisCache(redis_url, namespace="team")
+    now = time.time()
+    cache.set(FRESH, TemporaryCredentials("ASIAFRESH", SECRET, TOKEN, now + 3000, now, ARN))
+    where = ["--redis-url", redis_url, "--namespace", "team"]
+    assert main(["cache", "list", *where]) == 0
+    out = capsys.readouterr().out
+    assert "(1 entry, encrypted)" in out and out.rstrip().endswith(ARN)
+    assert SECRET not in out and TOKEN not in out and "ASIA" not in out
+    assert main(["cache", "clear", *where]) == 0
+    assert "removed 1 entry" in capsys.readouterr().out
+    assert cache.get(FRESH) is None
+    assert main(["cache", "clear", "--expired", *where]) == 2
+    assert "Redis removes expired entries itself" in capsys.readouterr().err

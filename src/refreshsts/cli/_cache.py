@@ -18,9 +18,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .. import ConfigurationError, FileCache
+from .. import ConfigurationError, FileCache, RedisCache
 from ..caches._keys import KEY
-from ..caches.file import default_directory
+from ..caches.file import CachedEntry, default_directory
 from ._credentials import rfc3339
 
 try:
@@ -50,13 +50,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     actions = cache.add_subparsers(dest="cache_action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="one line per entry: name, expiry, principal")
-    _directory_option(listing)
+    _where_options(listing)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(run=run_list)
     clear = actions.add_parser(
         "clear", help="remove the entries and the lock files no process holds"
     )
-    _directory_option(clear)
+    _where_options(clear)
     clear.add_argument(
         "--expired",
         action="store_true",
@@ -65,11 +65,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     clear.set_defaults(run=run_clear)
 
 
-def _directory_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+def _where_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--cache-dir",
         metavar="DIR",
         help="FileCache directory (default: $XDG_CACHE_HOME/refreshsts or ~/.cache/refreshsts)",
+    )
+    where.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="a RedisCache instead (redis://host:6379/0); entries open with REFRESHSTS_CACHE_KEY",
+    )
+    parser.add_argument(
+        "--namespace", default="refreshsts", help="RedisCache namespace (default: refreshsts)"
     )
 
 
@@ -116,16 +125,7 @@ def cache_report(directory: Path, now: _dt.datetime) -> dict[str, Any]:
     if not directory.is_dir():
         return {"directory": str(directory), "exists": False, "entries": []}
     cache = FileCache(directory)
-    entries = [
-        {
-            "arn": entry.arn,
-            "issued": rfc3339(entry.issued),
-            "expiration": rfc3339(entry.expiration),
-            "expires_in": int((entry.expiration - now).total_seconds()),
-            "key": entry.key[:12],
-        }
-        for entry in cache.entries()
-    ]
+    entries = [_shown(entry, now) for entry in cache.entries()]
     unreadable = len(_entry_files(directory)) - len(entries)
     return {
         "directory": str(directory),
@@ -138,25 +138,46 @@ def cache_report(directory: Path, now: _dt.datetime) -> dict[str, Any]:
 
 def cache_lines(report: dict[str, Any], countdown: Callable[[float], str]) -> list[str]:
     """`cache     DIR (1 entry, encrypted)` and a line per entry."""
+    where = report.get("directory") or report["redis"]
     if not report["exists"]:
-        return [f"cache     {report['directory']} (does not exist yet: nothing cached)"]
+        return [f"cache     {where} (does not exist yet: nothing cached)"]
     entries = report["entries"]
     count = _count(len(entries), "entry")
-    if report["unreadable"]:
+    if report.get("unreadable"):
         count += f", {report['unreadable']} not readable with this key"
     sealed = "encrypted" if report["encrypted"] else "not encrypted"
-    lines = [f"cache     {report['directory']} ({count}, {sealed})"]
+    lines = [f"cache     {where} ({count}, {sealed})"]
     for entry in entries:
         left = countdown(entry["expires_in"])
         lines.append(f"  {entry['key']}  {entry['expiration']}  {left:>10}  {entry['arn'] or '-'}")
     return lines
 
 
+def redis_report(cache: RedisCache, now: _dt.datetime) -> dict[str, Any]:
+    """The namespace's entries without secrets (Redis drops expired ones by itself)."""
+    entries = [_shown(entry, now) for entry in cache.entries()]
+    return {"redis": repr(cache), "exists": True, "encrypted": cache.encrypted, "entries": entries}
+
+
+def _shown(entry: CachedEntry, now: _dt.datetime) -> dict[str, Any]:
+    return {
+        "arn": entry.arn,
+        "issued": rfc3339(entry.issued),
+        "expiration": rfc3339(entry.expiration),
+        "expires_in": int((entry.expiration - now).total_seconds()),
+        "key": entry.key[:12],
+    }
+
+
 def run_list(args: argparse.Namespace) -> int:
     from ._status import countdown  # noqa: PLC0415 - status imports this module
 
+    now = _dt.datetime.now(_dt.timezone.utc)
     with one_key_warning():
-        report = cache_report(cache_directory(args), _dt.datetime.now(_dt.timezone.utc))
+        if args.redis_url:
+            report = redis_report(RedisCache(args.redis_url, namespace=args.namespace), now)
+        else:
+            report = cache_report(cache_directory(args), now)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
@@ -165,6 +186,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_clear(args: argparse.Namespace) -> int:
+    if args.redis_url:
+        return _clear_redis(args)
     directory = cache_directory(args)
     if not directory.is_dir():
         sys.stdout.write(f"cache     {directory} does not exist: nothing to clear\n")
@@ -186,6 +209,15 @@ def run_clear(args: argparse.Namespace) -> int:
             (directory / _FINGERPRINT).unlink()
     entries = _count(removed, "expired entry" if args.expired else "entry")
     sys.stdout.write(f"cache     {directory}: removed {entries} and {_count(locks, 'lock file')}\n")
+    return 0
+
+
+def _clear_redis(args: argparse.Namespace) -> int:
+    if args.expired:
+        raise ConfigurationError("--expired with --redis-url: Redis removes expired entries itself")
+    cache = RedisCache(args.redis_url, namespace=args.namespace)
+    removed = cache.clear()
+    sys.stdout.write(f"cache     {cache!r}: removed {_count(removed, 'entry')}\n")
     return 0
 
 
