@@ -163,24 +163,21 @@ def test_chained_hop_own_duration_over_an_hour_is_refused_at_construction():
 
 
 def test_session_duration_out_of_a_hops_range_is_refused_not_lowered():
-    with pytest.raises(ConfigurationError) as info:
-        RefreshableSession(
+    def chain(duration):
+        return RefreshableSession(
             AssumeRole(ARN, session_name="hop1"),
             AssumeRole("arn:aws:iam::222222222222:role/data", session_name="hop2"),
             source=STATIC,
-            duration="12h",
+            duration=duration,
         )
+
+    with pytest.raises(ConfigurationError) as info:
+        chain("12h")
     text = str(info.value)
     assert "hop 2 of 2" in text
     assert "duration=43200 s (12h) is out of range: allowed 900-3600 s (15m-1h)" in text
     assert "pass duration='max' for each hop's longest" in text
-    session = RefreshableSession(
-        AssumeRole(ARN, session_name="hop1"),
-        AssumeRole("arn:aws:iam::222222222222:role/data", session_name="hop2"),
-        source=STATIC,
-        duration="max",
-    )
-    assert [link._duration for link in session._chain.links] == [43200, 3600]
+    assert [link._duration for link in chain("max")._chain.links] == [43200, 3600]
 
 
 def test_session_duration_beyond_every_operation_is_refused():

@@ -22,6 +22,7 @@ from .. import ConfigurationError, FileCache, RedisCache
 from ..caches._keys import KEY
 from ..caches.file import CachedEntry, default_directory
 from ._credentials import rfc3339
+from ._options import add_cache_dir
 
 try:
     import fcntl
@@ -67,11 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _where_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help="FileCache directory (default: $XDG_CACHE_HOME/refreshsts or ~/.cache/refreshsts)",
-    )
+    add_cache_dir(where)
     where.add_argument(
         "--redis-url",
         metavar="URL",

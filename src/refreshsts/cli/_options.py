@@ -19,6 +19,7 @@ from .. import (
 from ..hops import default_session_name
 
 __all__ = [
+    "add_cache_dir",
     "add_cache_options",
     "add_role_options",
     "build_session",
@@ -74,13 +75,17 @@ def add_role_options(parser: argparse.ArgumentParser, *, required: bool = True) 
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cache")
+    add_cache_dir(group)
+    group.add_argument(
+        "--no-cache", action="store_true", help="keep credentials in this process only"
+    )
+
+
+def add_cache_dir(group: argparse._ActionsContainer) -> None:
     group.add_argument(
         "--cache-dir",
         metavar="DIR",
         help="FileCache directory (default: $XDG_CACHE_HOME/refreshsts or ~/.cache/refreshsts)",
-    )
-    group.add_argument(
-        "--no-cache", action="store_true", help="keep credentials in this process only"
     )
 
 
