@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import environ, role_args
 
 import refreshsts
 from refreshsts import FileCache
@@ -125,3 +126,20 @@ def test_a_redis_cache_is_listed_and_cleared_without_secrets(redis_url, capsys, 
     assert cache.get(FRESH) is None
     assert main(["cache", "clear", "--expired", *where]) == 2
     assert "Redis removes expired entries itself" in capsys.readouterr().err
+
+
+def test_status_of_a_role_warns_once_about_a_key_that_opens_nothing(
+    world, proxied_aws_env, cli, cache_home
+):
+    written = cli(
+        "credential-process",
+        *role_args(world),
+        env=environ(REFRESHSTS_CACHE_KEY=refreshsts.generate_key()),
+    )
+    assert written.returncode == 0, written.stderr
+    status = cli(
+        "status", *role_args(world), env=environ(REFRESHSTS_CACHE_KEY=refreshsts.generate_key())
+    )
+    assert status.returncode == 0, status.stderr
+    assert status.stderr.count("WARNING") == 1, status.stderr
+    assert "(1 entry, 1 not readable with this key, encrypted)" in status.stdout

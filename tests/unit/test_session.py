@@ -1,5 +1,7 @@
 """RefreshableSession in-process, on moto's mock_aws."""
 
+import ast
+import inspect
 import json
 import logging
 import pickle
@@ -13,6 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import refreshsts
+import refreshsts._profiles
 from refreshsts import AssumeRole, MemoryCache, NoCache, RefreshableSession
 from refreshsts.hops.assume_role import AssumeRole as AssumeRoleClass
 
@@ -410,3 +413,13 @@ def test_three_sts_attempts_and_shorter_timeouts_while_a_caller_waits_with_nothi
     assert timeouts == [(3, 5), (5, 10)], "first fetch fails fast; a refresh has time"
     for client in (session._chain.links[0].sts_client, session._chain.links[0].waiting_sts_client):
         assert client.meta.config.retries["total_max_attempts"] == 3
+
+
+def test_profiles_module_does_not_import_the_session_module():
+    tree = ast.parse(inspect.getsource(refreshsts._profiles))
+    imported = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+    }
+    assert "session" not in imported and "refreshsts.session" not in imported
