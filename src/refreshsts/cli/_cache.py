@@ -45,8 +45,8 @@ _KEY_PROBLEMS = (
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cache = subparsers.add_parser(
         "cache",
-        help="list or clear the FileCache's entries (never secrets)",
-        description="List the FileCache's entries (principal and expiry, never a secret), or "
+        help="list or clear the FileCache's (or a RedisCache's) entries, never secrets",
+        description="List the cache's entries (principal and expiry, never a secret), or "
         "remove them.",
     )
     actions = cache.add_subparsers(dest="cache_action", metavar="ACTION", required=True)

@@ -60,7 +60,10 @@ def add_role_options(parser: argparse.ArgumentParser, *, required: bool = True) 
     )
     group.add_argument("--external-id", metavar="ID", help="ExternalId of the last hop")
     group.add_argument(
-        "--duration", metavar="DURATION", help="seconds, '15m', '1h', '12h' or 'max'"
+        "--duration",
+        metavar="DURATION",
+        help="seconds, '15m', '1h', '12h', or 'max' (each hop's longest); a duration a hop "
+        "cannot have is refused",
     )
     group.add_argument("--region", metavar="REGION", help="STS and client region")
     group.add_argument(
