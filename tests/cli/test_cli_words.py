@@ -101,8 +101,11 @@ def test_a_hanging_sts_is_reported_per_attempt_and_bounded_by_timeout(capsys, ha
     elapsed = time.monotonic() - started
     err = capsys.readouterr().err
     assert elapsed < 10, "3 attempts of 0.5 s and botocore's short pauses between them"
-    assert f"refreshsts: waiting for STS at {hanging_sts}/ (attempt 2/3)" in err
-    assert f"refreshsts: waiting for STS at {hanging_sts}/ (attempt 3/3)" in err
+    assert (
+        f"waiting for STS at {hanging_sts}/ (attempt 2/3): attempt 1 failed (ReadTimeoutError)"
+        in err
+    )
+    assert f"waiting for STS at {hanging_sts}/ (attempt 3/3): attempt 2 failed" in err
     assert "ReadTimeoutError" in err
     assert "next attempt in" not in err
 

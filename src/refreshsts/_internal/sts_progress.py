@@ -1,6 +1,7 @@
 """Say so when an STS request is slow, instead of leaving a waiting caller in silence.
 
-A request still unanswered after `SLOW_AFTER` seconds, and every retry, is logged at INFO
+A first attempt still unanswered after `SLOW_AFTER` seconds, and every retry with the reason
+the attempt before it failed, is logged at INFO
 on the `refreshsts` logger with the record attribute `notice` set, so a program (the
 `refreshsts` command) can show these lines without showing every INFO line.
 """
@@ -21,6 +22,7 @@ NOTICE = "notice"
 """LogRecord attribute marking a line worth showing by default (True when set)."""
 SLOW_AFTER = 3.0
 _TIMER = "refreshsts_slow_timer"
+_WHY = "refreshsts_last_failure"
 
 
 def watch(session: botocore.session.Session) -> None:
@@ -48,17 +50,28 @@ def _on_request(request: Any, **_: Any) -> None:
         return
     attempt, total = _attempts(context)
     url = str(request.url).split("?", 1)[0]
+    _cancel(context)
     if attempt > 1:
-        _say(url, attempt, total, ": the previous attempt failed")
+        why = context.get(_WHY)
+        _say(url, attempt, total, f": attempt {attempt - 1} failed" + (f" ({why})" if why else ""))
+        return
     timer = threading.Timer(SLOW_AFTER, _say, (url, attempt, total, ""))
     timer.daemon = True
-    _cancel(context)
     context[_TIMER] = timer
     timer.start()
 
 
-def _on_response(context: dict[str, Any], **_: Any) -> None:
+def _on_response(
+    context: dict[str, Any],
+    exception: BaseException | None = None,
+    parsed_response: Any = None,
+    **_: Any,
+) -> None:
     _cancel(context)
+    if exception is not None:
+        context[_WHY] = type(exception).__name__
+    elif isinstance(parsed_response, dict) and "Error" in parsed_response:
+        context[_WHY] = str(parsed_response["Error"].get("Code", ""))
 
 
 def _cancel(context: dict[str, Any]) -> None:
