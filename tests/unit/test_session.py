@@ -6,6 +6,7 @@ import json
 import logging
 import pickle
 import threading
+import time
 
 import boto3
 import pytest
@@ -17,6 +18,7 @@ from moto import mock_aws
 import refreshsts
 import refreshsts._profiles
 from refreshsts import AssumeRole, MemoryCache, NoCache, RefreshableSession
+from refreshsts._internal import sts_progress
 from refreshsts.hops.assume_role import AssumeRole as AssumeRoleClass
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
@@ -423,3 +425,16 @@ def test_profiles_module_does_not_import_the_session_module():
         if isinstance(node, ast.ImportFrom) and node.module is not None
     }
     assert "session" not in imported and "refreshsts.session" not in imported
+
+
+def test_a_slow_sts_request_is_a_notice_naming_the_url_and_attempt(aws, monkeypatch, caplog):
+    monkeypatch.setattr(sts_progress, "SLOW_AFTER", 0.05)
+    caplog.set_level(logging.INFO, logger="refreshsts")
+    session = RefreshableSession(AssumeRole(ROLE), source="ststestprofile", cache=NoCache())
+    client = session._chain.links[0].waiting_sts_client
+    client.meta.events.register("before-send.sts.AssumeRole", lambda **_: time.sleep(0.5))
+    session.get_credentials().get_frozen_credentials()
+    [notice] = [record for record in caplog.records if getattr(record, "notice", False)]
+    assert notice.getMessage() == (
+        "waiting for STS at https://sts.us-west-2.amazonaws.com/ (attempt 1/3)"
+    )
