@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from ._internal import expired_token
+from ._internal import expired_token, sts_progress
 from ._internal.botocore_sessions import new_botocore_session, sts_client_config
 from ._positions import chained_at, is_unsigned, unsigned_config
 from ._temporary import TemporaryCredentials
@@ -72,24 +72,41 @@ class _Link:
         )
         self._stepped_down = False
         self._client: Any = None
+        self._waiting_client: Any = None
+        self.credentials: RefreshingCredentials | None = None
+        """This hop's credentials, set by the chain: whether anything valid is in hand."""
         self._lock = threading.Lock()
         _LINKS.add(self)
 
     @property
     def sts_client(self) -> Any:
+        """The client of refreshes made while the credentials in hand are still valid."""
         with self._lock:
             if self._client is None:
-                if is_unsigned(self.hop):
-                    self._client = self._chain.sts_client(None)
-                    return self._client
-                signer = (
-                    self._signer if self._signer is not None else self._chain.source.credentials()
-                )
-                self._client = self._chain.sts_client(signer)
+                self._client = self._chain.sts_client(self._signing_credentials())
             return self._client
 
+    @property
+    def waiting_sts_client(self) -> Any:
+        """The client of a fetch a caller waits on, nothing valid in hand: shorter timeouts."""
+        with self._lock:
+            if self._waiting_client is None:
+                self._waiting_client = self._chain.sts_client(
+                    self._signing_credentials(), waiting=True
+                )
+            return self._waiting_client
+
+    def _signing_credentials(self) -> Credentials | None:
+        if is_unsigned(self.hop):
+            return None
+        return self._signer if self._signer is not None else self._chain.source.credentials()
+
+    def _nothing_in_hand(self) -> bool:
+        current = None if self.credentials is None else self.credentials.credentials
+        return current is None or current.seconds_left() <= 0
+
     def fetch(self) -> TemporaryCredentials:
-        client = self.sts_client
+        client = self.waiting_sts_client if self._nothing_in_hand() else self.sts_client
         try:
             return self.hop.call(client, duration=self._duration)
         except ClientError as exc:
@@ -104,6 +121,7 @@ class _Link:
                 format_duration(self._duration),
                 exc.response.get("Error", {}).get("Message", ""),
                 format_duration(lower),
+                extra={sts_progress.NOTICE: True},
             )
             self._duration, self._stepped_down = lower, True
             return self.hop.call(client, duration=lower)
@@ -138,6 +156,7 @@ class Chain:
         self.profile = profile if profile is not None else source.profile
         self._region = region
         self._sts_config = sts_client_config(sts_config)
+        self._waiting_sts_config = sts_client_config(sts_config, waiting=True)
         self._sts_endpoint_url = sts_endpoint_url
         self.links: list[_Link] = []
         self.credentials: list[RefreshingCredentials] = []
@@ -160,6 +179,7 @@ class Chain:
                 strategy=strategy,
                 listeners=listeners,
             )
+            link.credentials = creds
             self.links.append(link)
             self.credentials.append(creds)
             signer = creds
@@ -179,18 +199,23 @@ class Chain:
                 return str(region)
         return self.source.region or DEFAULT_STS_REGION
 
-    def sts_client(self, signer: Credentials | None) -> Any:
-        """An STS client signed by `signer` (None: unsigned), honouring AWS_ENDPOINT_URL(_STS)."""
+    def sts_client(self, signer: Credentials | None, *, waiting: bool = False) -> Any:
+        """An STS client signed by `signer` (None: unsigned), honouring AWS_ENDPOINT_URL(_STS).
+
+        `waiting`: for fetches a caller waits on with nothing in hand (shorter timeouts).
+        """
         session = new_botocore_session(profile=self.profile, credentials=signer)
         if isinstance(signer, RefreshingCredentials):
             expired_token.register(session, signer)
+        sts_progress.watch(session)
         host = urllib.parse.urlsplit(self._sts_endpoint_url or "").hostname
+        config = self._waiting_sts_config if waiting else self._sts_config
         return session.create_client(
             "sts",
             # the global endpoint only accepts requests signed for us-east-1
             region_name="us-east-1" if host == GLOBAL_STS_HOST else self.sts_region,
             endpoint_url=self._sts_endpoint_url,
-            config=self._sts_config if signer is not None else unsigned_config(self._sts_config),
+            config=config if signer is not None else unsigned_config(config),
         )
 
     def cache_key(self, index: int) -> str:

@@ -9,21 +9,17 @@ AWS caps at 1 h.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from .durations import format_duration
 from .errors import ConfigurationError
 from .hops import Hop
 from .hops._base import Duration
 from .sources import Source
 
 __all__ = ["chained_at", "is_unsigned", "plan_durations", "unsigned_config"]
-
-logger = logging.getLogger("refreshsts")
 
 
 def is_unsigned(hop: Hop) -> bool:
@@ -62,15 +58,7 @@ def plan_durations(
         if after_source:
             where += f" with {source.label}, a role session ({source.role_session})"
         _check_position(hops, index, where, after_source=after_source)
-        duration = hop.resolve_duration(session_default, chained=chained, where=where)
-        if (
-            hop.duration is None
-            and isinstance(session_default, int)
-            and isinstance(duration, int)
-            and duration < session_default
-        ):
-            _log_lowered(where, session_default, duration, after_source=after_source)
-        planned.append(duration)
+        planned.append(hop.resolve_duration(session_default, chained=chained, where=where))
     return planned
 
 
@@ -99,23 +87,4 @@ def _check_position(hops: Sequence[Hop], index: int, where: str, *, after_source
         raise ConfigurationError(
             f"{where}: STS answers {hop.operation} only for IAM user (or root) credentials; "
             "use a source holding an IAM user's keys"
-        )
-
-
-def _log_lowered(where: str, asked: int, duration: int, *, after_source: bool) -> None:
-    if after_source:
-        logger.info(
-            "%s: this hop is role chaining, which AWS caps at %s; session duration %s "
-            "lowered to %s",
-            where,
-            format_duration(duration),
-            format_duration(asked),
-            format_duration(duration),
-        )
-    else:
-        logger.info(
-            "%s: session duration %s is longer than this hop allows; using %s",
-            where,
-            format_duration(asked),
-            format_duration(duration),
         )

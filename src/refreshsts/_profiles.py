@@ -7,12 +7,11 @@ so they get refreshsts's refresh, caching and up-front checks.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.credentials import (
     ConfigProvider,
@@ -30,12 +29,9 @@ from .hops import AssumeRole, AssumeRoleWithWebIdentity, Hop
 from .hops._mfa import MfaToken
 from .hops._role_session import CHAINED_MAX
 from .instance_metadata import InstanceMetadata
-from .sources import SSO_KEYS, Source, SourceLike
+from .sources import SSO_KEYS, Source, SourceLike, resolve_source
 
-if TYPE_CHECKING:
-    from .session import RefreshableSession
-
-__all__ = ["ProfileChain", "read_profile_chain", "session_from_profile"]
+__all__ = ["ProfileChain", "profile_session_options", "read_profile_chain"]
 
 logger = logging.getLogger("refreshsts")
 
@@ -124,15 +120,14 @@ def read_profile_chain(name: str, *, mfa_token: MfaToken | None = None) -> Profi
     )
 
 
-def session_from_profile(
-    cls: type[RefreshableSession], name: str, overrides: dict[str, Any]
-) -> RefreshableSession:
-    """`cls` on profile `name`'s chain; `overrides` are its keyword options, plus mfa_token."""
-    allowed = {
-        param.name
-        for param in inspect.signature(cls.__init__).parameters.values()
-        if param.kind is inspect.Parameter.KEYWORD_ONLY and param.name != "source"
-    }
+def profile_session_options(
+    name: str, overrides: Mapping[str, Any], allowed: set[str]
+) -> tuple[tuple[Hop, ...], dict[str, Any]]:
+    """The hops and session options of profile `name`'s chain, `overrides` applied.
+
+    `overrides` are session options (names in `allowed`) plus mfa_token. Returning options
+    rather than a session keeps this module free of the session class, which imports it.
+    """
     unknown = sorted(set(overrides) - allowed - {"mfa_token"})
     if unknown:
         raise ConfigurationError(
@@ -141,13 +136,16 @@ def session_from_profile(
         )
     options = dict(overrides)
     chain = read_profile_chain(name, mfa_token=options.pop("mfa_token", None))
-    if options.get("region") is None and chain.region is not None:
+    region_given = options.get("region") is not None or options.get("region_name") is not None
+    if not region_given and chain.region is not None:
         options["region"] = chain.region
     if options.get("sts_endpoint_url") is None and chain.sts_endpoint_url is not None:
         options["sts_endpoint_url"] = chain.sts_endpoint_url
     logger.debug("profile %r: %s", name, " -> ".join(hop.label for hop in chain.hops))
-    options.setdefault("profile", name)
-    return cls(*chain.hops, source=chain.source, **options)
+    if options.get("profile_name") is None:
+        options.setdefault("profile", name)
+    source = chain.source if chain.source is not None else resolve_source(None)
+    return chain.hops, {**options, "source": source}
 
 
 def _files(session: Any) -> str:

@@ -305,19 +305,25 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         delay = self._backoff.next_delay(now, deadline)
         self._retry_at = now + delay
         remaining = self._usable_until - now
-        # With nothing valid left the caller gets a RefreshError saying the same thing.
-        level = logging.WARNING if remaining > 0 else logging.INFO
-        logger.log(
-            level,
-            "refreshing %s failed after %.3f s: %s; %s; next attempt in %.1f s",
-            self.label,
-            now - started,
-            _describe(exc),
-            f"credentials in hand stay valid for {remaining:.0f} s"
-            if remaining > 0
-            else "no valid credentials left",
-            delay,
-        )
+        # With nothing valid left the caller gets a RefreshError saying the same thing, and
+        # may be a program about to exit: no promise of a next attempt.
+        if remaining > 0:
+            logger.warning(
+                "refreshing %s failed after %.3f s: %s; credentials in hand stay valid for "
+                "%.0f s; next attempt in %.1f s",
+                self.label,
+                now - started,
+                _describe(exc),
+                remaining,
+                delay,
+            )
+        else:
+            logger.info(
+                "refreshing %s failed after %.3f s: %s; no valid credentials left",
+                self.label,
+                now - started,
+                _describe(exc),
+            )
         self._schedule(self._retry_at)
         if self.listeners:
             self.listeners.emit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import threading
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from ._chain import Chain
 from ._internal import expired_token
 from ._internal.botocore_sessions import BOTO3_DATA, config_key, new_botocore_session
 from ._positions import plan_durations
+from ._profiles import profile_session_options
 from .caches import CredentialCache, get_default_cache
 from .credentials import RefreshingCredentials
 from .durations import DurationLike, parse_duration
@@ -49,7 +51,17 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         sts_config: Config | None = None,
         sts_endpoint_url: str | None = None,
         profile: str | None = None,
+        profile_name: str | None = None,
+        region_name: str | None = None,
     ) -> None:
+        profile_param = "profile" if profile_name is None else "profile_name"
+        region_param = "region" if region_name is None else "region_name"
+        profile = _alias("profile", profile, "profile_name", profile_name)
+        region = _alias("region", region, "region_name", region_name)
+        if profile is not None:
+            profile = check_profile(profile, param=profile_param)
+            if source is None:  # as in boto3, the profile is whose keys sign
+                source = profile
         session_duration = None if duration is None else parse_duration(duration)
         if cache is not None and not _is_cache(cache):
             raise ConfigurationError(
@@ -69,12 +81,12 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             )
         if region is not None and not _REGION.fullmatch(str(region)):
             raise ConfigurationError(
-                f"region={region!r} is not an AWS region name such as 'us-west-2'"
+                f"{region_param}={region!r} is not an AWS region name such as 'us-west-2'"
             )
         if sts_endpoint_url is not None and not _URL.fullmatch(str(sts_endpoint_url)):
             raise ConfigurationError(f"sts_endpoint_url={sts_endpoint_url!r} is not an http(s) URL")
         self._source = resolve_source(source)
-        config_profile = self._source.profile if profile is None else check_profile(profile)
+        config_profile = self._source.profile if profile is None else profile
         durations = plan_durations(hops, session_duration, self._source)
         self._hops = tuple(hops)
         self._recipe: dict[str, Any] = {
@@ -226,8 +238,10 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        _, profile = self._source.recipe()
-        return (_rebuild, (self._hops, {**self._recipe, "source": profile}))
+        _, source = self._source.recipe()
+        if source is None and self._recipe["profile"] is not None:
+            source = _DEFAULT_CHAIN  # else the rebuilt session would sign with `profile`
+        return (_rebuild, (self._hops, {**self._recipe, "source": source}))
 
     @classmethod
     def from_profile(cls, name: str, **overrides: Any) -> RefreshableSession:
@@ -241,13 +255,35 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         code. Loops, missing profiles and conflicting settings are a ConfigurationError
         naming the profiles involved.
         """
-        from ._profiles import session_from_profile  # noqa: PLC0415 - _profiles builds cls
+        allowed = {
+            param.name
+            for param in inspect.signature(cls.__init__).parameters.values()
+            if param.kind is inspect.Parameter.KEYWORD_ONLY and param.name != "source"
+        }
+        hops, options = profile_session_options(name, overrides, allowed)
+        return cls(*hops, **options)
 
-        return session_from_profile(cls, name, overrides)
+
+_DEFAULT_CHAIN = "<default credential chain>"
+"""What a pickle carries for `source=None` next to a `profile=`: no profile has this name."""
 
 
 def _rebuild(hops: tuple[Hop, ...], options: dict[str, Any]) -> RefreshableSession:
+    if options.get("source") == _DEFAULT_CHAIN:
+        options = {**options, "source": resolve_source(None)}
     return RefreshableSession(*hops, **options)
+
+
+def _alias(name: str, value: Any, alias: str, alias_value: Any) -> Any:
+    """`value`, or boto3's spelling `alias_value` of the same option; both is a mistake."""
+    if alias_value is None:
+        return value
+    if value is not None:
+        raise ConfigurationError(
+            f"{name}={value!r} and {alias}={alias_value!r} are the same option (boto3 spells "
+            f"it {alias}=): pass one of them"
+        )
+    return alias_value
 
 
 def _is_cache(cache: object) -> bool:

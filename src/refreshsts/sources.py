@@ -160,11 +160,11 @@ def _principal(arn: str) -> str:
     return arn
 
 
-def check_profile(profile: object) -> str:
+def check_profile(profile: object, *, param: str = "profile") -> str:
     """`profile` when the shared config or credentials file has it; else a ConfigurationError."""
     if not isinstance(profile, str) or not profile.strip():
-        raise ConfigurationError(f"profile={profile!r} is not a profile name")
-    _require_profile("profile", profile, new_botocore_session())
+        raise ConfigurationError(f"{param}={profile!r} is not a profile name")
+    _require_profile(param, profile, new_botocore_session())
     return profile
 
 

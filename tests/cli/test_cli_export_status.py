@@ -77,7 +77,7 @@ def test_status_shows_identity_expiry_and_cache_entries_but_no_secret(
     lines = text.stdout.splitlines()
     assert lines[0].startswith("identity  arn:aws:sts::")
     assert lines[2].startswith("expires   ") and "(in 59m" in lines[2]
-    assert f"{cache_home / 'refreshsts'} (1 entries, not encrypted)" in lines[3]
+    assert f"{cache_home / 'refreshsts'} (1 entry, not encrypted)" in lines[3]
     assert f":assumed-role/{world.role_name}/" in lines[4]
     report = json.loads(cli("status", "--json").stdout)
     assert "identity" not in report

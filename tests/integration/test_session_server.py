@@ -231,3 +231,20 @@ def test_two_throttles_in_a_row_still_yield_credentials(world, proxied_aws_env, 
     session = seed_session(world)
     session.client("s3").list_objects_v2(Bucket=world.bucket)
     assert sts_proxy.calls("AssumeRole") == 3
+
+
+def test_profile_alone_signs_with_that_profile_not_the_environment(
+    world, proxied_aws_env, sts_proxy, monkeypatch
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIMPOSTOR00000001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "impostor-secret")
+    session = RefreshableSession(
+        AssumeRole(world.role_arn, session_name="named"),
+        profile=PROFILE,
+        region="us-west-2",
+        cache=NoCache(),
+    )
+    arn = session.client("sts").get_caller_identity()["Arn"]
+    assert arn.endswith(f":assumed-role/{world.role_name}/named")
+    assert session.profile_name == PROFILE
+    assert sts_proxy.signers("AssumeRole") == [world.access_key_id]

@@ -224,3 +224,14 @@ def test_the_mandatory_window_never_opens_before_the_advisory_one():
     windows = RefreshWindows(mandatory_seconds=600)
     for lifetime in (900, 3600, 43200):
         assert windows.mandatory(lifetime) <= windows.advisory(lifetime)
+
+
+def test_a_failure_with_nothing_left_promises_no_next_attempt(clock, caplog):
+    caplog.set_level("INFO", logger="refreshsts")
+    sts = FakeSTS(900)
+    sts.fail = True
+    creds = make(sts)
+    with pytest.raises(RefreshError):
+        creds.get_frozen_credentials()
+    assert "no valid credentials left" in caplog.text
+    assert "next attempt" not in caplog.text, "the caller may be a command about to exit"

@@ -1,5 +1,7 @@
 import pickle
 import re
+import subprocess
+import sys
 from types import MappingProxyType
 
 import boto3
@@ -47,11 +49,19 @@ def test_request_carries_every_parameter():
     assert params["SourceIdentity"] == "alice"
 
 
-def test_default_session_name_identifies_host_and_process_and_is_valid():
+def test_default_session_name_names_user_and_host_not_a_process_and_labels_show_it():
     name = default_session_name()
     assert re.fullmatch(r"[\w+=,.@-]{2,64}", name)
-    assert name.endswith(f"-{__import__('os').getpid()}")
+    assert name.startswith("refreshsts-") and "@" in name
+    another_process = subprocess.run(
+        [sys.executable, "-c", "from refreshsts.hops import default_session_name as d; print(d())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert another_process.stdout.strip() == name, "a cached credential names no process"
     assert AssumeRole(ARN).request(duration=None)["RoleSessionName"] == name
+    assert AssumeRole(ARN).label == f"AssumeRole {ARN} as {name}"
 
 
 @pytest.mark.parametrize(
@@ -152,17 +162,22 @@ def test_chained_hop_own_duration_over_an_hour_is_refused_at_construction():
     assert "role chaining" in text
 
 
-def test_session_duration_is_lowered_per_hop_and_logged(caplog):
-    caplog.set_level("INFO", logger="refreshsts")
-    session = RefreshableSession(
-        AssumeRole(ARN, session_name="hop1"),
-        AssumeRole("arn:aws:iam::222222222222:role/data", session_name="hop2"),
-        source=STATIC,
-        duration="12h",
-    )
-    links = session._chain.links
-    assert [link._duration for link in links] == [43200, 3600]
-    assert "session duration 12h is longer than this hop allows; using 1h" in caplog.text
+def test_session_duration_out_of_a_hops_range_is_refused_not_lowered():
+    def chain(duration):
+        return RefreshableSession(
+            AssumeRole(ARN, session_name="hop1"),
+            AssumeRole("arn:aws:iam::222222222222:role/data", session_name="hop2"),
+            source=STATIC,
+            duration=duration,
+        )
+
+    with pytest.raises(ConfigurationError) as info:
+        chain("12h")
+    text = str(info.value)
+    assert "hop 2 of 2" in text
+    assert "duration=43200 s (12h) is out of range: allowed 900-3600 s (15m-1h)" in text
+    assert "pass duration='max' for each hop's longest" in text
+    assert [link._duration for link in chain("max")._chain.links] == [43200, 3600]
 
 
 def test_session_duration_beyond_every_operation_is_refused():

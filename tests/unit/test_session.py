@@ -1,9 +1,12 @@
 """RefreshableSession in-process, on moto's mock_aws."""
 
+import ast
+import inspect
 import json
 import logging
 import pickle
 import threading
+import time
 
 import boto3
 import pytest
@@ -13,7 +16,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import refreshsts
+import refreshsts._profiles
 from refreshsts import AssumeRole, MemoryCache, NoCache, RefreshableSession
+from refreshsts._internal import sts_progress
 from refreshsts.hops.assume_role import AssumeRole as AssumeRoleClass
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
@@ -344,5 +349,92 @@ def test_a_default_chain_that_is_a_role_session_caps_the_first_hop(aws, monkeypa
         monkeypatch.setenv(name, value)
     with pytest.raises(refreshsts.ConfigurationError, match=reason):
         RefreshableSession(AssumeRole(ROLE, duration="2h"))
-    session = RefreshableSession(AssumeRole(ROLE), duration="12h")
+    with pytest.raises(refreshsts.ConfigurationError, match=reason):
+        RefreshableSession(AssumeRole(ROLE), duration="12h")
+    session = RefreshableSession(AssumeRole(ROLE), duration="max")
     assert session._chain.links[0]._duration == 3600
+
+
+def _signing_key(session):
+    signer = session._chain.links[0].sts_client._request_signer._credentials
+    return signer.get_frozen_credentials().access_key
+
+
+@pytest.mark.parametrize("spelling", ["profile", "profile_name"])
+def test_profile_alone_is_the_source_not_only_the_settings(aws, monkeypatch, spelling):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT00001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "environment-secret")
+    session = RefreshableSession(AssumeRole(ROLE), **{spelling: "ststestprofile"})
+    assert session.profile_name == "ststestprofile"
+    assert session.source.profile == "ststestprofile"
+    assert _signing_key(session) == "AKIAUSERONE00000001"
+    assert _signing_key(pickle.loads(pickle.dumps(session))) == "AKIAUSERONE00000001"
+    with pytest.raises(refreshsts.ConfigurationError, match=f"{spelling}='nope': no such profile"):
+        RefreshableSession(AssumeRole(ROLE), **{spelling: "nope"})
+
+
+def test_source_and_profile_together_keep_source_as_the_signer(aws, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT00001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "environment-secret")
+    session = RefreshableSession(AssumeRole(ROLE), source="other", profile="ststestprofile")
+    assert _signing_key(session) == "AKIAUSERTWO00000002"
+    default_chain = RefreshableSession(
+        AssumeRole(ROLE), source=boto3.Session(), profile="ststestprofile"
+    )
+    assert _signing_key(default_chain) == "AKIAENVIRONMENT00001"
+    rebuilt = pickle.loads(pickle.dumps(default_chain))
+    assert rebuilt.source.profile is None, "a pickle must not turn profile= into the signer"
+    assert _signing_key(rebuilt) == "AKIAENVIRONMENT00001"
+
+
+def test_boto3_spellings_are_aliases_and_both_at_once_are_refused(aws):
+    session = RefreshableSession(AssumeRole(ROLE), source="other", region_name="eu-west-3")
+    assert session.region_name == "eu-west-3"
+    with pytest.raises(refreshsts.ConfigurationError, match="region='eu-west-1' and region_name"):
+        RefreshableSession(AssumeRole(ROLE), region="eu-west-1", region_name="eu-west-1")
+    with pytest.raises(refreshsts.ConfigurationError, match="profile='other' and profile_name="):
+        RefreshableSession(AssumeRole(ROLE), profile="other", profile_name="other")
+    with pytest.raises(refreshsts.ConfigurationError, match="region_name='moon-1'"):
+        RefreshableSession(AssumeRole(ROLE), source="other", region_name="moon-1")
+
+
+def test_three_sts_attempts_and_shorter_timeouts_while_a_caller_waits_with_nothing(
+    aws, monkeypatch
+):
+    timeouts = []
+    original = AssumeRoleClass.call
+
+    def recording(self, client, *, duration):
+        timeouts.append((client.meta.config.connect_timeout, client.meta.config.read_timeout))
+        return original(self, client, duration=duration)
+
+    monkeypatch.setattr(AssumeRoleClass, "call", recording)
+    session = RefreshableSession(AssumeRole(ROLE), source="ststestprofile", cache=NoCache())
+    session.get_credentials().get_frozen_credentials()
+    session.get_credentials().refresh()
+    assert timeouts == [(3, 5), (5, 10)], "first fetch fails fast; a refresh has time"
+    for client in (session._chain.links[0].sts_client, session._chain.links[0].waiting_sts_client):
+        assert client.meta.config.retries["total_max_attempts"] == 3
+
+
+def test_profiles_module_does_not_import_the_session_module():
+    tree = ast.parse(inspect.getsource(refreshsts._profiles))
+    imported = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+    }
+    assert "session" not in imported and "refreshsts.session" not in imported
+
+
+def test_a_slow_sts_request_is_a_notice_naming_the_url_and_attempt(aws, monkeypatch, caplog):
+    monkeypatch.setattr(sts_progress, "SLOW_AFTER", 0.05)
+    caplog.set_level(logging.INFO, logger="refreshsts")
+    session = RefreshableSession(AssumeRole(ROLE), source="ststestprofile", cache=NoCache())
+    client = session._chain.links[0].waiting_sts_client
+    client.meta.events.register("before-send.sts.AssumeRole", lambda **_: time.sleep(0.5))
+    session.get_credentials().get_frozen_credentials()
+    [notice] = [record for record in caplog.records if getattr(record, "notice", False)]
+    assert notice.getMessage() == (
+        "waiting for STS at https://sts.us-west-2.amazonaws.com/ (attempt 1/3)"
+    )

@@ -25,6 +25,7 @@ from refreshsts import (
     MemoryCache,
     NoCache,
     RefreshableSession,
+    RefreshError,
 )
 from refreshsts._chain import Chain
 from refreshsts.hops import _mfa, _tokens
@@ -110,7 +111,7 @@ class FakeSTS:
 @pytest.fixture
 def sts(monkeypatch: pytest.MonkeyPatch) -> FakeSTS:
     fake = FakeSTS()
-    monkeypatch.setattr(Chain, "sts_client", lambda chain, signer: fake.client(signer))
+    monkeypatch.setattr(Chain, "sts_client", lambda chain, signer, **_: fake.client(signer))
     return fake
 
 
@@ -368,3 +369,70 @@ def test_the_shorter_retry_of_duration_max_resends_the_assertion():
     hop.call(sts.client(None), duration=3600)
     assert len(asked) == 1
     assert [params["SAMLAssertion"] for _, params in sts.calls] == [asked[0], asked[0]]
+
+
+# No terminal, no prompt ------------------------------------------------------------------------
+
+
+class _Terminal:
+    """A stdin that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def prompts(monkeypatch):
+    """getpass.getpass, recorded: each prompt it was asked to show; answers 123456."""
+    shown: list[str] = []
+
+    def fake_getpass(prompt: str = "") -> str:
+        shown.append(prompt)
+        return "123456"
+
+    monkeypatch.setattr(_mfa.getpass, "getpass", fake_getpass)
+    return shown
+
+
+def test_without_a_terminal_an_mfa_hop_fails_at_once_and_never_prompts(monkeypatch, prompts):
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - closed by the GC
+    with pytest.raises(MfaCodeError) as info:
+        next_code(MFA, None, label="hop 1 of 1 (AssumeRole x)")
+    assert str(info.value) == (
+        f"hop 1 of 1 (AssumeRole x) needs an MFA code for {MFA} and there is no terminal to ask "
+        "on: pass mfa_token=... (a callable returning the code the device shows now)"
+    )
+    assert prompts == []
+
+
+def test_a_refresh_worker_thread_never_prompts_even_with_a_terminal(monkeypatch, prompts):
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    failures: list[BaseException] = []
+
+    def refresh() -> None:
+        try:
+            next_code(MFA, None, label="AssumeRole x")
+        except MfaCodeError as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=refresh)
+    worker.start()
+    worker.join(5)
+    [failure] = failures
+    assert "no terminal to ask on (refreshing on a worker thread): pass mfa_token=" in str(failure)
+    assert prompts == []
+    assert next_code(MFA, None, label="AssumeRole x") == "123456", "the main thread may ask"
+    assert prompts == [f"Enter MFA code for {MFA}: "]
+
+
+def test_a_session_refreshing_without_a_terminal_raises_a_refresh_error_naming_the_hop(
+    isolated_aws, monkeypatch, prompts
+):
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - closed by the GC
+    session = RefreshableSession(AssumeRole(ROLE, mfa_serial=MFA), source=STATIC, cache=NoCache())
+    with pytest.raises(RefreshError) as info:
+        session.get_credentials().get_frozen_credentials()
+    assert str(info.value).startswith("could not refresh hop 1 of 1 (AssumeRole ")
+    assert "needs an MFA code" in str(info.value) and "no terminal" in str(info.value)
+    assert info.value.hop == 1
+    assert prompts == []

@@ -298,23 +298,22 @@ def test_federation_token_for_a_partner_app(moto_server, world, proxied_aws_env,
 
 
 def test_an_imdsv2_instance_role_is_the_source_of_a_cross_account_chain(
-    cross_account_chain, proxied_aws_env, sts_proxy, moto_imds, instance_role, caplog
+    cross_account_chain, proxied_aws_env, sts_proxy, moto_imds, instance_role
 ):
-    caplog.set_level("INFO", logger="refreshsts")
     chain = cross_account_chain
     session = RefreshableSession(
         AssumeRole(chain.target_role_arn, session_name="from-ec2"),
         source=InstanceMetadata(),
-        duration="12h",
+        duration="max",
         region="us-west-2",
         cache=NoCache(),
     )
-    assert "a role session (an EC2 instance role)" in caplog.text
+    assert session.source.role_session == "an EC2 instance role"
     body = session.client("s3").get_object(Bucket=chain.bucket, Key=chain.object_key)["Body"]
     assert body.read() == chain.object_body
     assume = sts_proxy.records("AssumeRole")
     assert [r.access_key_id for r in assume] == [instance_role["AccessKeyId"]]
-    assert assume[0].params["DurationSeconds"] == "3600", "chained: 1h, not the 12h asked"
+    assert assume[0].params["DurationSeconds"] == "3600", "chained: max is 1h"
     steps = [(r.method, r.path.rsplit("/", 1)[-1]) for r in moto_imds.requests]
     assert steps[:3] == [("PUT", "token"), ("GET", ""), ("GET", instance_role["RoleName"])]
     assert all("x-aws-ec2-metadata-token" in r.headers for r in moto_imds.requests[1:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import pickle
 
 import pytest
@@ -86,18 +85,21 @@ def test_an_instance_role_source_makes_the_first_assume_role_chained(isolated_aw
     assert "a role session (an EC2 instance role)" in text
     assert "allowed 900-3600 s (15m-1h)" in text
     assert "role chaining" in text
-    caplog.set_level(logging.INFO, logger="refreshsts")
+    with pytest.raises(ConfigurationError, match=r"hop 1 of 2 .* a role session .* \(15m-1h\)"):
+        RefreshableSession(
+            AssumeRole(ROLE, session_name="first"),
+            AssumeRole(ROLE),
+            source=InstanceMetadata(),
+            duration="12h",
+        )
     session = RefreshableSession(
         AssumeRole(ROLE, session_name="first"),
         AssumeRole(ROLE),
         source=InstanceMetadata(),
-        duration="12h",
+        duration="1h",
     )
     assert [link._duration for link in session._chain.links] == [3600, 3600]
     assert session._chain.links[0].chained
-    assert "this hop is role chaining, which AWS caps at 1h; session duration 12h lowered" in (
-        caplog.text
-    )
     maxed = RefreshableSession(AssumeRole(ROLE, duration="max"), source=InstanceMetadata())
     assert maxed._chain.links[0]._duration == 3600
     with pytest.raises(ConfigurationError, match=r"a role session .* only for IAM user"):
@@ -106,17 +108,14 @@ def test_an_instance_role_source_makes_the_first_assume_role_chained(isolated_aw
         RefreshableSession(GetFederationToken("app"), source=InstanceMetadata())
 
 
-def test_durations_after_a_role_session_source_are_planned_once(isolated_aws, caplog):
-    caplog.set_level(logging.INFO, logger="refreshsts")
-    session = RefreshableSession(AssumeRole(ROLE), source=InstanceMetadata(), duration="36h")
-    assert session._chain.links[0]._duration == 3600
-    lowered = [record.getMessage() for record in caplog.records if "lowered" in record.getMessage()]
-    assert lowered == [
-        "hop 1 of 1 (AssumeRole arn:aws:iam::222222222222:role/data-reader as <host-pid>) with "
-        "EC2 instance metadata, a role session (an EC2 instance role): this hop is role "
-        "chaining, which AWS caps at 1h; session duration 36h lowered to 1h"
-    ]
-    assert "longer than this hop allows" not in caplog.text
+def test_a_session_duration_over_the_chaining_cap_is_refused_naming_the_source(isolated_aws):
+    with pytest.raises(ConfigurationError) as info:
+        RefreshableSession(AssumeRole(ROLE), source=InstanceMetadata(), duration="36h")
+    assert str(info.value).startswith(
+        "hop 1 of 1 (AssumeRole arn:aws:iam::222222222222:role/data-reader as "
+    )
+    assert "with EC2 instance metadata, a role session (an EC2 instance role)" in str(info.value)
+    assert "duration=129600 s (36h) is out of range: allowed 900-3600 s (15m-1h)" in str(info.value)
 
 
 def test_container_credentials_send_the_token_from_the_file_each_fetch(isolated_aws, tmp_path):

@@ -78,22 +78,28 @@ def new_botocore_session(
 
 
 _STS_DEFAULTS = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=5,
     read_timeout=10,
 )
+_FIRST_FETCH = Config(connect_timeout=3, read_timeout=5)
+"""When nothing valid is in hand a caller waits: shorter timeouts, so it fails fast."""
 
 
-def sts_client_config(user: Config | None) -> Config:
-    """botocore's standard retries and short timeouts, overridden by the caller's Config."""
+def sts_client_config(user: Config | None, *, waiting: bool = False) -> Config:
+    """botocore's standard retries (3 attempts in all) and short timeouts, under `user`.
+
+    `waiting`: for a fetch a caller waits on with nothing valid in hand, shorter still.
+    """
+    base = _STS_DEFAULTS.merge(_FIRST_FETCH) if waiting else _STS_DEFAULTS
     if user is None:
-        return _STS_DEFAULTS
-    merged = _STS_DEFAULTS.merge(user)
+        return base
+    merged = base.merge(user)
     retries = getattr(user, "retries", None)
     if retries:
-        defaults = {"mode": "standard"}
-        if "total_max_attempts" not in retries:
-            defaults["max_attempts"] = 3  # type: ignore[assignment]
+        defaults: dict[str, Any] = {"mode": "standard"}
+        if "total_max_attempts" not in retries and "max_attempts" not in retries:
+            defaults["total_max_attempts"] = 3
         merged = merged.merge(Config(retries={**defaults, **retries}))
     return merged
 

@@ -81,6 +81,16 @@ class CachedEntry:
     def expired(self) -> bool:
         return self.expiration <= _dt.datetime.now(_dt.timezone.utc)
 
+    @classmethod
+    def of(cls, name: str, credentials: TemporaryCredentials) -> CachedEntry:
+        """What may be shown of `credentials`, stored under `name`."""
+        return cls(
+            key=name,
+            expiration=_utc(credentials.expiration),
+            issued=_utc(credentials.issued),
+            arn=credentials.arn,
+        )
+
 
 class FileCache:
     """A directory of credential files shared by the processes of one user on one host.
@@ -178,12 +188,7 @@ class FileCache:
                 continue
             entry = self._read(name)
             if entry is not None:
-                yield CachedEntry(
-                    key=name,
-                    expiration=_utc(entry.expiration),
-                    issued=_utc(entry.issued),
-                    arn=entry.arn,
-                )
+                yield CachedEntry.of(name, entry)
 
     # -- files -----------------------------------------------------------------------------
 

@@ -37,7 +37,8 @@ from .._internal.crypto import (
 )
 from .._temporary import TemporaryCredentials
 from ..errors import ConfigurationError
-from ._keys import from_environment, key_in_environment, polls, stored_name
+from ._keys import KEY, from_environment, key_in_environment, polls, stored_name
+from .file import CachedEntry
 
 __all__ = ["URL_ENV", "RedisCache"]
 
@@ -258,6 +259,38 @@ class RedisCache:
                 self._outage.record("lock", exc)
                 return False
         return False
+
+    # -- for the cache command ----------------------------------------------------------
+
+    def entries(self) -> Iterator[CachedEntry]:
+        """Every readable entry of the namespace, by stored name; secrets stay behind.
+
+        Redis drops entries as they expire, so an expired one is never listed.
+        """
+        prefix = self._name("entry", "")
+        for found in self._client.scan_iter(match=f"{prefix}*", count=500):
+            name = found.decode() if isinstance(found, bytes) else str(found)
+            stored = name[len(prefix) :]
+            raw = self._client.get(name)
+            if raw is None or not KEY.fullmatch(stored):
+                continue
+            try:
+                data = raw.encode() if isinstance(raw, str) else raw
+                entry = decode_entry(data, stored, self._sealer)
+            except (DecryptionError, ValueError) as exc:
+                logger.warning("not trusting redis entry %s: %s; treating it as a miss", name, exc)
+                continue
+            yield CachedEntry.of(stored, entry)
+
+    def clear(self) -> int:
+        """Remove every entry of the namespace and its key fingerprint; how many entries.
+
+        Locks are left to expire by their lease: one may be held by a refresh under way.
+        """
+        names = list(self._client.scan_iter(match=f"{self._name('entry', '')}*", count=500))
+        removed = int(self._client.delete(*names)) if names else 0
+        self._client.delete(self._name("meta", "key-fingerprint"))
+        return removed
 
     # -- naming and hygiene ----------------------------------------------------------------
 

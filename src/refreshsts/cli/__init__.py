@@ -12,9 +12,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .. import ConfigurationError, RefreshError, __version__
-from . import _credential_process, _exec, _export, _serve, _status
+from .._internal.sts_progress import NOTICE
+from . import _cache, _credential_process, _exec, _export, _serve, _status
+from ._words import in_cli_words
 
 __all__ = ["main"]
 
@@ -29,20 +32,35 @@ def build_parser() -> argparse.ArgumentParser:
         "programs in any language.",
     )
     parser.add_argument("--version", action="version", version=f"refreshsts {__version__}")
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="log refreshes to stderr (-vv: debug, including each endpoint request)",
-    )
+    _add_verbose(parser, default=0)
     subparsers = parser.add_subparsers(dest="command_name", metavar="COMMAND", required=True)
     _credential_process.add_parser(subparsers)
     _export.add_parser(subparsers)
     _exec.add_parser(subparsers)
     _serve.add_parser(subparsers)
     _status.add_parsers(subparsers)
+    _cache.add_parser(subparsers)
+    _verbose_after_commands(subparsers)
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log refreshes to stderr (-vv: debug, including each endpoint request)",
+    )
+
+
+def _verbose_after_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """`-v` after a command (and a subcommand) too; SUPPRESS keeps a `-v` given before it."""
+    for command in subparsers.choices.values():
+        _add_verbose(command, default=argparse.SUPPRESS)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _verbose_after_commands(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,10 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.run(args)
     except ConfigurationError as exc:
-        _error(str(exc))
+        _error(in_cli_words(str(exc)))
         return EXIT_USAGE
     except RefreshError as exc:
-        _error(str(exc))
+        _error(in_cli_words(str(exc)))
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
@@ -73,7 +91,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _StderrHandler(logging.Handler):
-    """Writes to whatever `sys.stderr` is when a record arrives."""
+    """Writes to whatever `sys.stderr` is when a record arrives.
+
+    Below its threshold it still shows notices: records the library flags as worth saying
+    by default (a slow STS, a duration stepped down).
+    """
+
+    threshold = logging.WARNING
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.threshold and not getattr(record, NOTICE, False):
+            return False
+        return bool(super().filter(record))
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, NOTICE, False) and record.levelno < logging.WARNING:
+            return f"refreshsts: {record.getMessage()}"
+        return super().format(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -91,9 +125,8 @@ def _configure_logging(verbosity: int) -> None:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("refreshsts: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
-    handler.setLevel(level)
-    if verbosity:
-        logger.setLevel(level)
+    handler.threshold = level
+    logger.setLevel(min(level, logging.INFO))
 
 
 def _error(message: str) -> None:

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.config import Config
+
 from .. import (
     AssumeRole,
     ConfigurationError,
@@ -14,8 +16,17 @@ from .. import (
     NoCache,
     RefreshableSession,
 )
+from ..hops import default_session_name
 
-__all__ = ["add_cache_options", "add_role_options", "build_session", "has_role", "open_cache"]
+__all__ = [
+    "add_cache_dir",
+    "add_cache_options",
+    "add_role_options",
+    "build_session",
+    "has_role",
+    "open_cache",
+    "sts_config",
+]
 
 
 def add_role_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -36,29 +47,48 @@ def add_role_options(parser: argparse.ArgumentParser, *, required: bool = True) 
     )
     group.add_argument(
         "--source-profile",
+        "--profile",
+        dest="source_profile",
         metavar="PROFILE",
-        help="profile whose credentials sign the first hop (default: the default chain)",
+        help="profile whose credentials sign the first hop (default: the default chain); "
+        "--profile, as in the AWS CLI, is the same option",
     )
     group.add_argument(
-        "--session-name", metavar="NAME", help="RoleSessionName of every hop (default: host-pid)"
+        "--session-name",
+        metavar="NAME",
+        help=f"RoleSessionName of every hop (default: {default_session_name()})",
     )
     group.add_argument("--external-id", metavar="ID", help="ExternalId of the last hop")
     group.add_argument(
-        "--duration", metavar="DURATION", help="seconds, '15m', '1h', '12h' or 'max'"
+        "--duration",
+        metavar="DURATION",
+        help="seconds, '15m', '1h', '12h', or 'max' (each hop's longest); a duration a hop "
+        "cannot have is refused",
     )
     group.add_argument("--region", metavar="REGION", help="STS and client region")
+    group.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_timeout,
+        help="seconds each STS attempt may take to connect and to answer (0.1-300; default: "
+        "3 and 5 for a first fetch, 5 and 10 for a refresh), 3 attempts",
+    )
     add_cache_options(parser)
 
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cache")
+    add_cache_dir(group)
+    group.add_argument(
+        "--no-cache", action="store_true", help="keep credentials in this process only"
+    )
+
+
+def add_cache_dir(group: argparse._ActionsContainer) -> None:
     group.add_argument(
         "--cache-dir",
         metavar="DIR",
         help="FileCache directory (default: $XDG_CACHE_HOME/refreshsts or ~/.cache/refreshsts)",
-    )
-    group.add_argument(
-        "--no-cache", action="store_true", help="keep credentials in this process only"
     )
 
 
@@ -99,7 +129,26 @@ def build_session(
         region=args.region,
         duration=args.duration,
         cache=open_cache(args),
+        sts_config=sts_config(args),
     )
+
+
+def sts_config(args: argparse.Namespace) -> Config | None:
+    """The STS clients' timeouts `--timeout` asks for (None: the library's)."""
+    timeout = getattr(args, "timeout", None)
+    if timeout is None:
+        return None
+    return Config(connect_timeout=timeout, read_timeout=timeout)
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.1 <= seconds <= 300:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: 0.1-300 seconds")
+    return seconds
 
 
 def _from_profile(args: argparse.Namespace) -> RefreshableSession:
@@ -122,4 +171,7 @@ def _from_profile(args: argparse.Namespace) -> RefreshableSession:
         overrides["region"] = args.region
     if args.duration is not None:
         overrides["duration"] = args.duration
+    config = sts_config(args)
+    if config is not None:
+        overrides["sts_config"] = config
     return RefreshableSession.from_profile(args.from_profile, **overrides)

@@ -8,7 +8,8 @@ import json
 import sys
 from typing import Any
 
-from .. import FileCache, RefreshableSession
+from .. import RefreshableSession
+from ._cache import cache_directory, cache_lines, cache_report, one_key_warning
 from ._credentials import rfc3339, snapshot
 from ._options import add_role_options, build_session, has_role, open_cache
 
@@ -65,29 +66,18 @@ def run_whoami(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     now = _dt.datetime.now(_dt.timezone.utc)
     report: dict[str, Any] = {}
-    cache = open_cache(args)  # refuses contradicting cache options before any STS call
-    if has_role(args):
-        session = build_session(args)
-        creds = snapshot(session)
-        report["identity"] = _identity(session)
-        if creds.expiration is not None:
-            report["expiration"] = rfc3339(creds.expiration)
-            report["expires_in"] = int((creds.expiration - now).total_seconds())
-    if isinstance(cache, FileCache):
-        report["cache"] = {
-            "directory": str(cache.directory),
-            "encrypted": cache.encrypted,
-            "entries": [
-                {
-                    "arn": entry.arn,
-                    "issued": rfc3339(entry.issued),
-                    "expiration": rfc3339(entry.expiration),
-                    "expires_in": int((entry.expiration - now).total_seconds()),
-                    "key": entry.key[:12],
-                }
-                for entry in cache.entries()
-            ],
-        }
+    if args.no_cache:
+        open_cache(args)  # refuses --no-cache with --cache-dir before any STS call
+    with one_key_warning():
+        if has_role(args):
+            session = build_session(args)
+            creds = snapshot(session)
+            report["identity"] = _identity(session)
+            if creds.expiration is not None:
+                report["expiration"] = rfc3339(creds.expiration)
+                report["expires_in"] = int((creds.expiration - now).total_seconds())
+        if not args.no_cache:
+            report["cache"] = cache_report(cache_directory(args), now)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
@@ -102,14 +92,6 @@ def _text(report: dict[str, Any]) -> str:
         lines.append(f"account   {report['identity']['Account']}")
     if "expiration" in report:
         lines.append(f"expires   {report['expiration']} (in {countdown(report['expires_in'])})")
-    cache = report.get("cache")
-    if cache is not None:
-        sealed = "encrypted" if cache["encrypted"] else "not encrypted"
-        entries = cache["entries"]
-        lines.append(f"cache     {cache['directory']} ({len(entries)} entries, {sealed})")
-        for entry in entries:
-            left = countdown(entry["expires_in"])
-            lines.append(
-                f"  {entry['key']}  {entry['expiration']}  {left:>10}  {entry['arn'] or '-'}"
-            )
+    if "cache" in report:
+        lines.extend(cache_lines(report["cache"], countdown))
     return "\n".join(lines) + "\n"

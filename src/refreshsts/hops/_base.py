@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import os
+import functools
+import getpass
 import re
 import socket
 import time
@@ -83,9 +84,13 @@ class Hop(abc.ABC):
             return self.duration
         if session_default is None or session_default == MAX:
             return session_default
-        if session_default > limits.maximum:
-            return limits.maximum
-        check_range(where, session_default, limits)
+        try:
+            check_range(where, session_default, limits)
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"{exc}; the session's duration applies to every hop without its own: pass "
+                "duration='max' for each hop's longest, or give this hop its own duration="
+            ) from None
         return session_default
 
     def with_duration(self, duration: DurationLike | None) -> Self:
@@ -136,11 +141,19 @@ def sts_params(**params: Any) -> dict[str, Any]:
 _HOST_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 
+@functools.lru_cache(maxsize=1)
 def default_session_name() -> str:
-    """A valid RoleSessionName naming this host and process, so CloudTrail shows who it was."""
+    """A valid RoleSessionName naming this user and host, so CloudTrail shows who it was.
+
+    No process id: credentials one process caches serve the others, and would carry its pid.
+    """
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no login name (a bare container uid)
+        user = "user"
+    user = _HOST_CHARS.sub("-", user) or "user"
     host = _HOST_CHARS.sub("-", socket.gethostname().split(".")[0]) or "host"
-    pid = str(os.getpid())
-    return f"refreshsts-{host[: 64 - len('refreshsts--') - len(pid)]}-{pid}"
+    return f"refreshsts-{user}@{host}"[:64]
 
 
 def _snake(operation: str) -> str:

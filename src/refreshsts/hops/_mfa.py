@@ -14,6 +14,7 @@ import getpass
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -123,9 +124,32 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_SENT.after_fork_in_child)
 
 
-def prompt_for_code(serial: str) -> str:
-    """Ask on the terminal, as the AWS CLI does; the default when no `mfa_token` is given."""
+def prompt_for_code(serial: str, *, label: str = "this hop") -> str:
+    """Ask on the terminal, as the AWS CLI does; the default when no `mfa_token` is given.
+
+    Only the main thread of a process whose stdin is a terminal asks. Anywhere else (CI,
+    cron, a container, a refresh worker thread) nobody could answer, and getpass would
+    warn, echo its prompt and end in an empty EOFError: fail at once instead.
+    """
+    if not _can_prompt():
+        raise MfaCodeError(
+            f"{label} needs an MFA code for {serial} and there is no terminal to ask on"
+            f"{'' if _on_main_thread() else ' (refreshing on a worker thread)'}: pass "
+            "mfa_token=... (a callable returning the code the device shows now)"
+        )
     return getpass.getpass(f"Enter MFA code for {serial}: ")
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _can_prompt() -> bool:
+    stdin = sys.stdin
+    try:
+        return _on_main_thread() and stdin is not None and stdin.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdin
+        return False
 
 
 def send_with_code(
@@ -194,7 +218,7 @@ def next_code(serial: str, mfa_token: MfaToken | None, *, label: str) -> str:
 
 def _ask(serial: str, mfa_token: MfaToken | None, *, label: str) -> str:
     """The code `mfa_token` (or the terminal) gives now, checked to be 6 digits."""
-    raw = mfa_token() if mfa_token is not None else prompt_for_code(serial)
+    raw = mfa_token() if mfa_token is not None else prompt_for_code(serial, label=label)
     if not isinstance(raw, str):
         raise MfaCodeError(
             f"{label}: mfa_token returned a {type(raw).__name__}, not the 6-digit code as text"

@@ -92,7 +92,7 @@ class AssumeRole(RoleSessionHop):
 
     @property
     def label(self) -> str:
-        return f"AssumeRole {self.role_arn} as {self.session_name or '<host-pid>'}"
+        return f"AssumeRole {self.role_arn} as {self.session_name or default_session_name()}"
 
     def request(self, *, duration: int | None) -> dict[str, Any]:
         """The request without the MFA code, which is asked for only when STS is called."""

@@ -84,7 +84,7 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
 
     @property
     def label(self) -> str:
-        name = self.session_name or "<host-pid>"
+        name = self.session_name or default_session_name()
         return f"AssumeRoleWithWebIdentity {self.role_arn} as {name} with {self._token.describe()}"
 
     def request(self, *, duration: int | None) -> dict[str, Any]:
