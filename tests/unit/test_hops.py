@@ -13,6 +13,7 @@ STATIC = boto3.Session(
     aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="s3cr3t", region_name="us-east-1"
 )
 ARN = "arn:aws:iam::123456789012:role/sts-s3-read-only"
+MFA_ARN = "arn:aws:iam::123456789012:mfa/alice"
 
 
 def test_assume_role_is_immutable_and_copies_with_changes():
@@ -150,6 +151,40 @@ def test_chained_hop_own_duration_over_an_hour_is_refused_at_construction():
     assert "hop 2 of 2" in text
     assert "out of range: allowed 900-3600 s" in text
     assert "role chaining" in text
+
+
+def test_assume_role_after_get_session_token_is_role_chaining():
+    # STS: "DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining"
+    with pytest.raises(ConfigurationError) as info:
+        RefreshableSession(
+            GetSessionToken(mfa_serial=MFA_ARN, mfa_token=lambda: "123456"),
+            AssumeRole(ARN, duration="2h"),
+            source=STATIC,
+        )
+    text = str(info.value)
+    assert "hop 2 of 2 (AssumeRole" in text
+    assert "after GetSessionToken" in text
+    assert "duration=7200 s (2h) is out of range: allowed 900-3600 s (15m-1h)" in text
+    assert "role chaining" in text
+    assert "mfa_serial=" in text
+
+
+@pytest.mark.parametrize("duration", ["max", "12h"])
+def test_max_or_session_wide_duration_after_get_session_token_plans_1h(duration):
+    session = RefreshableSession(
+        GetSessionToken(), AssumeRole(ARN, session_name="hop2"), source=STATIC, duration=duration
+    )
+    assert session._chain.links[1]._duration == 3600
+    assert session._chain.links[1].chained
+
+
+def test_mfa_on_the_assume_role_itself_allows_12h():
+    session = RefreshableSession(
+        AssumeRole(ARN, duration="12h", mfa_serial=MFA_ARN, mfa_token=lambda: "123456"),
+        source=STATIC,
+    )
+    assert session._chain.links[0]._duration == 43200
+    assert not session._chain.links[0].chained
 
 
 def test_session_duration_is_lowered_per_hop_and_logged(caplog):

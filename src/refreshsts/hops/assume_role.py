@@ -20,8 +20,8 @@ __all__ = ["AssumeRole"]
 
 _LONGER_NOTE = "only session tokens (GetSessionToken, GetFederationToken) may last longer than 12h"
 _CHAINED_NOTE = (
-    "this hop is role chaining (its caller is the role before it) and AWS caps chained "
-    "role sessions at 1h"
+    "this hop is role chaining (its caller is a role session or a GetSessionToken session) "
+    "and AWS caps chained role sessions at 1h"
 )
 
 
