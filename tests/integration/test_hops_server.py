@@ -205,3 +205,25 @@ def test_a_forked_child_refreshes_even_if_a_refresh_was_under_way(
     assert code == 0
     assert sts_proxy.calls("AssumeRole") == 2
     assert sts_proxy.expired_signings() == []
+
+
+@pytest.mark.parametrize(
+    ("hop_options", "session_options", "message"),
+    [
+        ({"tags": {"team": "data\nops"}}, {}, r"value of tag 'team' is invalid: .*U\+000A"),
+        ({"tags": {"te\tam": "data"}}, {}, r"tag key 'te\\tam' is invalid: .*U\+0009"),
+        ({"policy": '{"Sid": "\u20ac"}'}, {}, r"policy holds U\+20AC"),
+        ({}, {"region": "eusc-fr-east-1"}, "region='eusc-fr-east-1' is not an AWS region"),
+    ],
+)
+def test_what_sts_patterns_refuse_costs_no_sts_call(
+    world, proxied_aws_env, sts_proxy, hop_options, session_options, message
+):
+    with pytest.raises(ConfigurationError, match=message):
+        RefreshableSession(
+            AssumeRole(world.role_arn, session_name="patterns", **hop_options),
+            source=PROFILE,
+            cache=NoCache(),
+            **session_options,
+        )
+    assert sts_proxy.requests == []
