@@ -41,7 +41,8 @@ def chained_at(hops: Sequence[Hop], index: int, source: Source) -> bool:
     """True when STS counts hop `index` as role chaining: temporary credentials call it."""
     if index > 0:
         return hops[index - 1].chains_assume_role
-    return source.role_session is not None and not is_unsigned(hops[0])
+    temporary = source.role_session is not None or getattr(source, "temporary", None) is not None
+    return temporary and not is_unsigned(hops[0])
 
 
 def plan_durations(
@@ -60,8 +61,13 @@ def plan_durations(
         chained = chained_at(hops, index, source)
         after_source = index == 0 and chained
         where = f"hop {index + 1} of {len(hops)} ({hop.label})"
-        if after_source:
+        if after_source and source.role_session is not None:
             where += f" with {source.label}, a role session ({source.role_session})"
+        elif after_source:
+            where += (
+                f" with {source.label}, whose keys are temporary ({source.temporary}), which "
+                "STS counts as role chaining"
+            )
         elif index > 0 and chained and hops[index - 1].chaining_note:
             where += f" after {hops[index - 1].operation} ({hops[index - 1].chaining_note})"
         _check_position(hops, index, where, after_source=after_source)

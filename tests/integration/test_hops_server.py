@@ -227,3 +227,25 @@ def test_what_sts_patterns_refuse_costs_no_sts_call(
             **session_options,
         )
     assert sts_proxy.requests == []
+
+
+def test_session_token_keys_in_the_environment_ask_sts_for_1h(
+    moto_server, world, cross_account_chain, proxied_aws_env, sts_proxy, monkeypatch
+):
+    user = boto3.client(
+        "sts", endpoint_url=moto_server.url, region_name="us-west-2", **world.user_credentials
+    )
+    hub = cross_account_chain.hub_role_arn
+    creds = user.assume_role(RoleArn=hub, RoleSessionName="exported")["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
+    session = RefreshableSession(
+        AssumeRole(cross_account_chain.target_role_arn, session_name="after-env", duration="max"),
+        region="us-west-2",
+        cache=NoCache(),
+    )
+    session.get_credentials().get_frozen_credentials()
+    (record,) = sts_proxy.records("AssumeRole")
+    assert record.access_key_id == creds["AccessKeyId"]
+    assert record.params["DurationSeconds"] == "3600"
