@@ -9,7 +9,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from fixtures.fakes import wait_for_child
+from fixtures.fakes import refusals_from_threads, wait_for_child
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
@@ -121,26 +121,10 @@ def test_50_calls_from_8_threads_on_access_denied_make_one_sts_call(
     monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 4.0)
     sts_proxy.fail_all(ACCESS_DENIED)
     session = session_for(world)
-    errors: list[str] = []
-    lock = threading.Lock()
-    start = threading.Barrier(8)
-
-    def work(count: int) -> None:
-        start.wait()
-        for _ in range(count):
-            try:
-                session.get_credentials().get_frozen_credentials()
-            except RefreshError as exc:
-                with lock:
-                    errors.append(str(exc))
-            time.sleep(0.4)
-
-    threads = [threading.Thread(target=work, args=(7 if n < 2 else 6,)) for n in range(8)]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = refusals_from_threads(
+        lambda: session.get_credentials().get_frozen_credentials(), pause=0.4
+    )
     assert time.monotonic() - started < 4.0, "the calls must fall within the negative cache"
     assert len(errors) == 50
     assert all("(AccessDenied)" in text and "not asked again" in text for text in errors)

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from botocore.credentials import RefreshableCredentials
 
-from fixtures.fakes import FakeSTS, fake_credentials
+from fixtures.fakes import FakeSTS, fake_credentials, refusals_from_threads
 from refreshsts import ConfigurationError, MemoryCache, RefreshError, RefreshWindows
 from refreshsts._internal import sts_errors
 
@@ -260,27 +260,8 @@ def test_a_throttled_refresh_keeps_the_shorter_backoff(clock, monkeypatch):
 def test_50_calls_from_8_threads_on_a_refusal_make_one_sts_call():
     sts = FakeSTS(900)
     sts.error_code = "AccessDenied"
-    sts.gate = threading.Event()
     creds = make(sts)
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def work(count: int) -> None:
-        for _ in range(count):
-            try:
-                creds.get_frozen_credentials()
-            except RefreshError as exc:
-                with lock:
-                    errors.append(str(exc))
-            time.sleep(0.01)
-
-    threads = [threading.Thread(target=work, args=(7 if n < 2 else 6,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.1)
-    sts.gate.set()
-    for thread in threads:
-        thread.join()
+    errors = refusals_from_threads(creds.get_frozen_credentials)
     assert len(errors) == 50
     assert all("AccessDenied" in text for text in errors)
     assert sts.calls == 1
