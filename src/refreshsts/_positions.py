@@ -2,9 +2,10 @@
 
 Checked when the session is built, after the source is resolved and before any call: an
 unsigned hop (web identity, SAML) must come first, nothing may follow a hop whose
-credentials cannot call STS, and when the source is itself a role session (an instance or
-container role, a profile that assumes a role) the first AssumeRole is role chaining, which
-AWS caps at 1 h.
+credentials cannot call STS, and an AssumeRole is role chaining, which AWS caps at 1 h, when
+its caller is a role session (the source's, or a hop's) or GetSessionToken's session (STS
+answers "DurationSeconds exceeds the 1 hour session limit for roles assumed by role
+chaining" for either).
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ def unsigned_config(config: Config) -> Config:
 
 
 def chained_at(hops: Sequence[Hop], index: int, source: Source) -> bool:
-    """True when hop `index` is called with role-session credentials (role chaining)."""
+    """True when STS counts hop `index` as role chaining: temporary credentials call it."""
     if index > 0:
-        return hops[index - 1].returns_role_session
-    return source.role_session is not None and not is_unsigned(hops[0])
+        return hops[index - 1].chains_assume_role
+    temporary = source.role_session is not None or getattr(source, "temporary", None) is not None
+    return temporary and not is_unsigned(hops[0])
 
 
 def plan_durations(
@@ -55,8 +57,15 @@ def plan_durations(
         chained = chained_at(hops, index, source)
         after_source = index == 0 and chained
         where = f"hop {index + 1} of {len(hops)} ({hop.label})"
-        if after_source:
+        if after_source and source.role_session is not None:
             where += f" with {source.label}, a role session ({source.role_session})"
+        elif after_source:
+            where += (
+                f" with {source.label}, whose keys are temporary ({source.temporary}), which "
+                "STS counts as role chaining"
+            )
+        elif index > 0 and chained and hops[index - 1].chaining_note:
+            where += f" after {hops[index - 1].operation} ({hops[index - 1].chaining_note})"
         _check_position(hops, index, where, after_source=after_source)
         planned.append(hop.resolve_duration(session_default, chained=chained, where=where))
     return planned

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any, Literal, NoReturn
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
-from ._internal import scheduler, worker
+from ._internal import scheduler, sts_errors, worker
 from ._internal.backoff import Backoff
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache
@@ -70,6 +71,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     for at most the strategy's `wait_timeout`; the caller doing it is bounded by the STS
     client's timeouts and retries. A failure is raised as `RefreshError` only when the
     credentials in hand are about to expire. `BackgroundRefresh` refreshes before any window.
+    An STS answer no retry can fix (AccessDenied, InvalidIdentityToken, ...) is remembered
+    for `sts_errors.NEGATIVE_CACHE_SECONDS`: callers get it again at once, STS is not asked.
     """
 
     def __init__(
@@ -184,6 +187,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
             self._fail(TimeoutError(f"waited {self._wait_timeout:g} s for another refresh"))
         try:
+            if self._last_error is not None and self._refused_until() > time.time():
+                self._fail(self._last_error)
             self._attempt("forced")
         finally:
             self._refresh_lock.release()
@@ -302,20 +307,26 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self.failure_count += 1
         self._last_error = exc
         deadline = self._mandatory_at if window in ("ahead", "advisory") else self._usable_until
-        delay = self._backoff.next_delay(now, deadline)
+        refused = sts_errors.non_recoverable_code(exc)
+        if refused is None:
+            delay = self._backoff.next_delay(now, deadline)
+        else:
+            delay = sts_errors.NEGATIVE_CACHE_SECONDS
         self._retry_at = now + delay
         remaining = self._usable_until - now
         # With nothing valid left the caller gets a RefreshError saying the same thing, and
         # may be a program about to exit: no promise of a next attempt.
+        not_retried = "" if refused is None else f" ({refused} is not retried before then)"
         if remaining > 0:
             logger.warning(
                 "refreshing %s failed after %.3f s: %s; credentials in hand stay valid for "
-                "%.0f s; next attempt in %.1f s",
+                "%.0f s; next attempt in %.1f s%s",
                 self.label,
                 now - started,
                 _describe(exc),
                 remaining,
                 delay,
+                not_retried,
             )
         else:
             logger.info(
@@ -341,11 +352,25 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     def _fail(self, exc: BaseException) -> NoReturn:
         if isinstance(exc, RefreshError):
             raise exc
+        left = self._refused_until() - time.time() if exc is self._last_error else 0.0
+        remembered = (
+            f"; {sts_errors.non_recoverable_code(exc)} is an answer no retry can fix: STS is "
+            f"not asked again for {math.ceil(left)} s"
+            if left > 0
+            else ""
+        )
         raise RefreshError(
-            f"could not refresh {self.label} and no valid credentials are left: {_describe(exc)}",
+            f"could not refresh {self.label} and no valid credentials are left: "
+            f"{_describe(exc)}{remembered}",
             hop=self.hop,
             description=self.label,
         ) from exc
+
+    def _refused_until(self) -> float:
+        """Until when the last failure, an answer no retry can fix, stands in for STS."""
+        if sts_errors.non_recoverable_code(self._last_error) is None:
+            return _NEVER
+        return self._retry_at
 
     def _install(self, fresh: TemporaryCredentials) -> None:
         lifetime = max(fresh.lifetime, 1.0)

@@ -16,6 +16,7 @@ from ._internal import expired_token
 from ._internal.botocore_sessions import BOTO3_DATA, config_key, new_botocore_session
 from ._positions import plan_durations
 from ._profiles import profile_session_options
+from ._regions import check_region
 from .caches import CredentialCache, get_default_cache
 from .credentials import RefreshingCredentials
 from .durations import DurationLike, parse_duration
@@ -27,7 +28,6 @@ from .sources import Source, SourceLike, check_profile, resolve_source
 
 __all__ = ["RefreshableSession"]
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-\d+|aws-global", re.ASCII)
 _URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 
@@ -79,10 +79,8 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
                 f"refresh={type(refresh).__name__} is not a refresh strategy: pass "
                 "OnDemandRefresh() or BackgroundRefresh()"
             )
-        if region is not None and not _REGION.fullmatch(str(region)):
-            raise ConfigurationError(
-                f"{region_param}={region!r} is not an AWS region name such as 'us-west-2'"
-            )
+        if region is not None:
+            check_region(region, name=region_param)
         if sts_endpoint_url is not None and not _URL.fullmatch(str(sts_endpoint_url)):
             raise ConfigurationError(f"sts_endpoint_url={sts_endpoint_url!r} is not an http(s) URL")
         self._source = resolve_source(source)

@@ -30,7 +30,10 @@ class Source:
     principals while staying stable when temporary root keys rotate. `role_session` says why
     its credentials are a role session when that is known before any call (an instance or
     container role, a profile that assumes a role): an AssumeRole right after it is then role
-    chaining, which AWS caps at 1 h.
+    chaining, which AWS caps at 1 h. `temporary` says where its keys carry a session token
+    when there is no role session to name (AWS_SESSION_TOKEN, `aws_session_token`, as
+    `aws-vault exec` exports GetSessionToken credentials): STS counts an AssumeRole signed by
+    those as role chaining too.
     """
 
     pickles_itself: ClassVar[bool] = False
@@ -45,10 +48,12 @@ class Source:
         picklable: bool = True,
         why_not_picklable: str = "",
         role_session: str | None = None,
+        temporary: str | None = None,
     ) -> None:
         self.profile = profile
         self.label = label
         self.role_session = role_session
+        self.temporary = temporary
         self._session = session
         self._picklable = picklable
         self._why_not_picklable = why_not_picklable
@@ -192,13 +197,37 @@ def _environment_role_session() -> str | None:
     return None
 
 
+def _environment_temporary() -> str | None:
+    """Where the default chain's keys carry a session token, when the environment says so."""
+    env = os.environ
+    if not env.get("AWS_ACCESS_KEY_ID"):
+        return None
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        if env.get(name):
+            return f"a session token in {name}"
+    return None
+
+
+def profile_temporary(session: botocore.session.Session, profile: str) -> str | None:
+    """Where `profile`'s own keys carry a session token (static temporary credentials)."""
+    try:
+        config = session.full_config.get("profiles", {}).get(profile, {})
+    except Exception:
+        return None
+    if config.get("aws_session_token") or config.get("aws_security_token"):
+        return f"profile {profile!r} has an aws_session_token"
+    return None
+
+
 def resolve_source(source: SourceLike) -> Source:
     """Turn what a user passed as `source=` into a Source, refusing what cannot work."""
     if isinstance(source, Source):
         return source
     if source is None:
         return Source(
-            label="the default credential chain", role_session=_environment_role_session()
+            label="the default credential chain",
+            role_session=_environment_role_session(),
+            temporary=_environment_temporary(),
         )
     if isinstance(source, str):
         if not source.strip():
@@ -206,6 +235,7 @@ def resolve_source(source: SourceLike) -> Source:
         found = Source(profile=source, label=f"profile {source!r}")
         _require_profile("source", source, found.botocore_session)
         found.role_session = profile_role_session(found.botocore_session, source)
+        found.temporary = profile_temporary(found.botocore_session, source)
         return found
     if isinstance(source, boto3.Session):
         return _from_botocore(source._session)

@@ -11,6 +11,7 @@ import pytest
 from fixtures.fakes import wait_for_child
 from refreshsts import (
     AssumeRole,
+    ConfigurationError,
     GetSessionToken,
     MemoryCache,
     NoCache,
@@ -87,24 +88,58 @@ def test_other_validation_errors_are_not_stepped_down(world, proxied_aws_env, st
     assert sts_proxy.calls("AssumeRole") == 1
 
 
-def test_get_session_token_lasts_36h_and_signs_an_unchained_assume_role(
+def test_get_session_token_lasts_36h_and_its_assume_role_is_chained_at_1h(
     moto_server, world, proxied_aws_env, sts_proxy
 ):
     # moto hands GetSessionToken its fixed example keys, unknown to its IAM: auth goes off.
     with moto_server.admin():
         session = RefreshableSession(
             GetSessionToken(duration="36h"),
-            AssumeRole(world.role_arn, session_name="after-gst", duration="12h"),
+            AssumeRole(world.role_arn, session_name="after-gst", duration="max"),
             source=PROFILE,
             cache=NoCache(),
         )
         arn = session.client("sts").get_caller_identity()["Arn"]
     assert arn.endswith(f"assumed-role/{world.role_name}/after-gst")
     assert 129500 < expires_in(session.hop_credentials[0]) <= 129600
-    assert 43100 < expires_in(session) <= 43200
+    assert 3500 < expires_in(session) <= 3600
+    assert [r.params.get("DurationSeconds") for r in sts_proxy.records("AssumeRole")] == ["3600"]
     gst_key = session.hop_credentials[0].get_frozen_credentials().access_key
     assert sts_proxy.signers("GetSessionToken") == [world.access_key_id]
     assert sts_proxy.signers("AssumeRole") == [gst_key]
+
+
+def test_over_1h_after_get_session_token_is_refused_before_any_call(
+    world, proxied_aws_env, sts_proxy
+):
+    with pytest.raises(ConfigurationError, match=r"hop 2 of 2 .* after GetSessionToken"):
+        RefreshableSession(
+            GetSessionToken(),
+            AssumeRole(world.role_arn, session_name="after-gst", duration="12h"),
+            source=PROFILE,
+        )
+    assert sts_proxy.requests == []
+
+
+def test_mfa_sent_on_the_assume_role_itself_gets_a_12h_session(world, proxied_aws_env, sts_proxy):
+    session = RefreshableSession(
+        AssumeRole(
+            world.role_arn,
+            session_name="mfa-role",
+            duration="12h",
+            mfa_serial="arn:aws:iam::123456789012:mfa/alice",
+            mfa_token=lambda: "123456",
+        ),
+        source=PROFILE,
+        cache=NoCache(),
+    )
+    assert 43100 < expires_in(session) <= 43200
+    (record,) = sts_proxy.records("AssumeRole")
+    assert record.access_key_id == world.access_key_id
+    assert record.params["DurationSeconds"] == "43200"
+    assert record.params["SerialNumber"].endswith(":mfa/alice")
+    assert record.params["TokenCode"] == "123456"
+    assert sts_proxy.calls("GetSessionToken") == 0
 
 
 def test_temporary_root_is_keyed_by_its_role_not_its_rotating_keys(
@@ -170,3 +205,47 @@ def test_a_forked_child_refreshes_even_if_a_refresh_was_under_way(
     assert code == 0
     assert sts_proxy.calls("AssumeRole") == 2
     assert sts_proxy.expired_signings() == []
+
+
+@pytest.mark.parametrize(
+    ("hop_options", "session_options", "message"),
+    [
+        ({"tags": {"team": "data\nops"}}, {}, r"value of tag 'team' is invalid: .*U\+000A"),
+        ({"tags": {"te\tam": "data"}}, {}, r"tag key 'te\\tam' is invalid: .*U\+0009"),
+        ({"policy": '{"Sid": "\u20ac"}'}, {}, r"policy holds U\+20AC"),
+        ({}, {"region": "eusc-fr-east-1"}, "region='eusc-fr-east-1' is not an AWS region"),
+    ],
+)
+def test_what_sts_patterns_refuse_costs_no_sts_call(
+    world, proxied_aws_env, sts_proxy, hop_options, session_options, message
+):
+    with pytest.raises(ConfigurationError, match=message):
+        RefreshableSession(
+            AssumeRole(world.role_arn, session_name="patterns", **hop_options),
+            source=PROFILE,
+            cache=NoCache(),
+            **session_options,
+        )
+    assert sts_proxy.requests == []
+
+
+def test_session_token_keys_in_the_environment_ask_sts_for_1h(
+    moto_server, world, cross_account_chain, proxied_aws_env, sts_proxy, monkeypatch
+):
+    user = boto3.client(
+        "sts", endpoint_url=moto_server.url, region_name="us-west-2", **world.user_credentials
+    )
+    hub = cross_account_chain.hub_role_arn
+    creds = user.assume_role(RoleArn=hub, RoleSessionName="exported")["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
+    session = RefreshableSession(
+        AssumeRole(cross_account_chain.target_role_arn, session_name="after-env", duration="max"),
+        region="us-west-2",
+        cache=NoCache(),
+    )
+    session.get_credentials().get_frozen_credentials()
+    (record,) = sts_proxy.records("AssumeRole")
+    assert record.access_key_id == creds["AccessKeyId"]
+    assert record.params["DurationSeconds"] == "3600"

@@ -9,15 +9,17 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from fixtures.fakes import wait_for_child
+from fixtures.fakes import refusals_from_threads, wait_for_child
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
     NoCache,
     OnDemandRefresh,
     RefreshableSession,
+    RefreshError,
     RefreshEvent,
 )
+from refreshsts._internal import sts_errors
 
 PROFILE = "ststestprofile"
 
@@ -84,7 +86,7 @@ def test_background_strategy_keeps_serving_while_sts_is_down(world, proxied_aws_
         s3.list_objects_v2(Bucket=world.bucket)
         session.add_listener(events.append)
         first = session.get_credentials().get_frozen_credentials().access_key
-        sts_proxy.fail_all(("error", "AccessDenied", "STS is having a bad day", 403))
+        sts_proxy.fail_all(("error", "ServiceUnavailable", "STS is having a bad day", 503))
         deadline = time.monotonic() + 10
         while not any(e.kind == "failed" for e in events) and time.monotonic() < deadline:
             s3.list_objects_v2(Bucket=world.bucket)
@@ -101,8 +103,60 @@ def test_background_strategy_keeps_serving_while_sts_is_down(world, proxied_aws_
     assert ("failed", "ahead") in kinds
     assert kinds[-1][0] == "succeeded"
     failed = next(e for e in events if e.kind == "failed")
-    assert "AccessDenied" in (failed.error or "")
+    assert "ServiceUnavailable" in (failed.error or "")
     assert sts_proxy.expired_signings() == []
+
+
+ACCESS_DENIED = (
+    "error",
+    "AccessDenied",
+    "User: arn:aws:iam::123456789012:user/u is not authorized to perform: sts:AssumeRole",
+    403,
+)
+
+
+def test_50_calls_from_8_threads_on_access_denied_make_one_sts_call(
+    world, proxied_aws_env, sts_proxy, monkeypatch
+):
+    monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 4.0)
+    sts_proxy.fail_all(ACCESS_DENIED)
+    session = session_for(world)
+    started = time.monotonic()
+    errors = refusals_from_threads(
+        lambda: session.get_credentials().get_frozen_credentials(), pause=0.4
+    )
+    assert time.monotonic() - started < 4.0, "the calls must fall within the negative cache"
+    assert len(errors) == 50
+    assert all("(AccessDenied)" in text and "not asked again" in text for text in errors)
+    assert sts_proxy.calls("AssumeRole") == 1
+    sts_proxy.heal()
+    refused_at = sts_proxy.records("AssumeRole")[0].time
+    time.sleep(max(0.0, refused_at + 4.2 - time.time()))
+    session.get_credentials().get_frozen_credentials()
+    assert sts_proxy.calls("AssumeRole") == 2, "after the negative cache STS is asked again"
+
+
+def test_access_denied_ahead_of_expiry_keeps_the_credentials_in_hand(
+    world, proxied_aws_env, sts_proxy
+):
+    sts_proxy.expiration_seconds = 12
+    with session_for(world, refresh=BackgroundRefresh(jitter=0.05)) as session:
+        s3 = session.client("s3")
+        s3.list_objects_v2(Bucket=world.bucket)
+        creds = session.get_credentials()
+        first = creds.get_frozen_credentials().access_key
+        expires = creds.credentials.expiration
+        sts_proxy.fail_all(ACCESS_DENIED)
+        while time.time() < expires - 1.0:
+            s3.list_objects_v2(Bucket=world.bucket)
+            assert creds.get_frozen_credentials().access_key == first
+            time.sleep(0.05)
+        assert sts_proxy.calls("AssumeRole") == 2, "one refusal, then no call for 30 s"
+        time.sleep(max(0.0, expires - time.time()))
+        with pytest.raises(RefreshError, match=r"\(AccessDenied\).*not asked again"):
+            creds.get_frozen_credentials()
+        assert sts_proxy.calls("AssumeRole") == 2
+        assert session.status()[0].failure_count == 1
 
 
 def test_expired_token_forces_one_refresh_and_one_retry(world, proxied_aws_env, sts_proxy):

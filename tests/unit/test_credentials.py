@@ -6,8 +6,9 @@ import pytest
 import time_machine
 from botocore.credentials import RefreshableCredentials
 
-from fixtures.fakes import FakeSTS, fake_credentials
+from fixtures.fakes import FakeSTS, fake_credentials, refusals_from_threads
 from refreshsts import ConfigurationError, MemoryCache, RefreshError, RefreshWindows
+from refreshsts._internal import sts_errors
 
 START = 1_900_000_000.0
 
@@ -235,3 +236,74 @@ def test_a_failure_with_nothing_left_promises_no_next_attempt(clock, caplog):
         creds.get_frozen_credentials()
     assert "no valid credentials left" in caplog.text
     assert "next attempt" not in caplog.text, "the caller may be a command about to exit"
+
+
+def test_a_refusal_no_retry_fixes_is_remembered_for_every_caller(clock, monkeypatch):
+    monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 30.0)
+    sts = FakeSTS(900)
+    sts.error_code = "AccessDenied"
+    creds = make(sts)
+    for _ in range(50):
+        with pytest.raises(RefreshError, match=r"AccessDenied.*STS is not asked again for \d+ s"):
+            creds.get_frozen_credentials()
+        clock.shift(0.5)
+    assert sts.calls == 1, "an AccessDenied must not be asked again within 30 s"
+    sts.error_code = None
+    clock.shift(6)
+    assert creds.get_frozen_credentials().access_key == "AKID2"
+    assert sts.calls == 2
+
+
+def test_a_throttled_refresh_keeps_the_shorter_backoff(clock, monkeypatch):
+    monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 30.0)
+    sts = FakeSTS(900)
+    sts.error_code = "Throttling"
+    creds = make(sts)
+    with pytest.raises(RefreshError, match="Throttling") as info:
+        creds.get_frozen_credentials()
+    assert "not asked again" not in str(info.value)
+    clock.shift(2.5)
+    with pytest.raises(RefreshError, match="Throttling"):
+        creds.get_frozen_credentials()
+    assert sts.calls == 2
+
+
+def test_50_calls_from_8_threads_on_a_refusal_make_one_sts_call():
+    sts = FakeSTS(900)
+    sts.error_code = "AccessDenied"
+    creds = make(sts)
+    errors = refusals_from_threads(creds.get_frozen_credentials)
+    assert len(errors) == 50
+    assert all("AccessDenied" in text for text in errors)
+    assert sts.calls == 1
+
+
+def test_a_refusal_in_the_advisory_window_keeps_valid_credentials(clock, monkeypatch):
+    monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 30.0)
+    sts = FakeSTS(900)
+    creds = make(sts)
+    creds.get_frozen_credentials()
+    clock.shift(650)
+    sts.error_code = "AccessDenied"
+    for _ in range(29):
+        assert creds.get_frozen_credentials().access_key == "AKID1"
+        assert creds.wait_for_refresh(5)
+        clock.shift(1)
+    assert sts.calls == 2, "in the advisory window a refusal is asked again after 30 s only"
+    assert creds.status().last_error.startswith("ClientError")
+    clock.shift(2)
+    creds.get_frozen_credentials()
+    assert creds.wait_for_refresh(5)
+    assert sts.calls == 3
+
+
+def test_forced_refresh_does_not_ask_again_within_the_negative_cache(clock):
+    sts = FakeSTS(900)
+    creds = make(sts)
+    creds.get_frozen_credentials()
+    sts.error_code = "InvalidClientTokenId"
+    for _ in range(5):
+        with pytest.raises(RefreshError, match="InvalidClientTokenId"):
+            creds.refresh()
+    assert sts.calls == 2
+    assert creds.get_frozen_credentials().access_key == "AKID1"

@@ -8,13 +8,21 @@ import boto3
 import pytest
 
 import refreshsts
-from refreshsts import AssumeRole, ConfigurationError, GetSessionToken, RefreshableSession
+from refreshsts import (
+    AssumeRole,
+    ConfigurationError,
+    GetFederationToken,
+    GetSessionToken,
+    RefreshableSession,
+)
+from refreshsts._regions import check_region, known_regions
 from refreshsts.hops import default_session_name
 
 STATIC = boto3.Session(
     aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="s3cr3t", region_name="us-east-1"
 )
 ARN = "arn:aws:iam::123456789012:role/sts-s3-read-only"
+MFA_ARN = "arn:aws:iam::123456789012:mfa/alice"
 
 
 def test_assume_role_is_immutable_and_copies_with_changes():
@@ -180,6 +188,40 @@ def test_session_duration_out_of_a_hops_range_is_refused_not_lowered():
     assert [link._duration for link in chain("max")._chain.links] == [43200, 3600]
 
 
+def test_assume_role_after_get_session_token_is_role_chaining():
+    # STS: "DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining"
+    with pytest.raises(ConfigurationError) as info:
+        RefreshableSession(
+            GetSessionToken(mfa_serial=MFA_ARN, mfa_token=lambda: "123456"),
+            AssumeRole(ARN, duration="2h"),
+            source=STATIC,
+        )
+    text = str(info.value)
+    assert "hop 2 of 2 (AssumeRole" in text
+    assert "after GetSessionToken" in text
+    assert "duration=7200 s (2h) is out of range: allowed 900-3600 s (15m-1h)" in text
+    assert "role chaining" in text
+    assert "mfa_serial=" in text
+
+
+@pytest.mark.parametrize("duration", ["max"])
+def test_max_or_session_wide_duration_after_get_session_token_plans_1h(duration):
+    session = RefreshableSession(
+        GetSessionToken(), AssumeRole(ARN, session_name="hop2"), source=STATIC, duration=duration
+    )
+    assert session._chain.links[1]._duration == 3600
+    assert session._chain.links[1].chained
+
+
+def test_mfa_on_the_assume_role_itself_allows_12h():
+    session = RefreshableSession(
+        AssumeRole(ARN, duration="12h", mfa_serial=MFA_ARN, mfa_token=lambda: "123456"),
+        source=STATIC,
+    )
+    assert session._chain.links[0]._duration == 43200
+    assert not session._chain.links[0].chained
+
+
 def test_session_duration_beyond_every_operation_is_refused():
     with pytest.raises(ConfigurationError, match="out of range"):
         RefreshableSession(AssumeRole(ARN), source=STATIC, duration=600)
@@ -247,3 +289,85 @@ def test_regions_and_endpoints_that_exist_are_accepted():
     for region in ["us-west-2", "eu-central-1", "us-gov-west-1", "cn-north-1", "ap-southeast-5"]:
         RefreshableSession(AssumeRole(ARN), source=STATIC, region=region)
     RefreshableSession(AssumeRole(ARN), source=STATIC, sts_endpoint_url="http://127.0.0.1:5000")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "équipe",  # Latin-1 letter
+        "データ",  # Katakana: \p{L}
+        "Ωmega ١٢٣",  # Greek letter, space (\p{Z}), Arabic-Indic digits (\p{N})
+        "½ⅫLevel",  # \p{No}, \p{Nl}
+        "a\u00a0b\u2028c",  # no-break space (Zs) and line separator (Zl) are \p{Z}
+        "k_.:/=+-@",
+    ],
+)
+def test_tags_accept_what_sts_pattern_accepts(text):
+    hop = AssumeRole(ARN, tags={text: text})
+    assert hop.tags == ((text, text),)
+
+
+@pytest.mark.parametrize(
+    ("text", "offender"),
+    [
+        ("a\nb", "U+000A"),
+        ("a\tb", "U+0009"),
+        ("a\rb", "U+000D"),
+        ("a\x0bb", "U+000B"),
+        ("a\x1fb", "U+001F"),
+        ("a\x85b", "U+0085"),
+        ("a\u200bb", "U+200B"),  # zero-width space is Cf, not \p{Z}
+        ("a!b", "U+0021"),
+        ("a\ud800b", "U+D800"),
+    ],
+)
+def test_tags_refuse_what_sts_pattern_refuses(text, offender):
+    offender = re.escape(offender)
+    with pytest.raises(ConfigurationError, match=f"tag key .* is invalid: .*{offender}"):
+        AssumeRole(ARN, tags={text: "v"})
+    with pytest.raises(ConfigurationError, match=f"value of tag 'k' is invalid: .*{offender}"):
+        AssumeRole(ARN, tags={"k": text})
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        '{"Version":"2012-10-17",\t"Statement":[]}',
+        '{\r\n  "Sid": "caf\u00e9 \u00ff"\n}',
+        {"Sid": "€ データ"},  # a dict is written with \uXXXX escapes
+    ],
+)
+def test_session_policy_accepts_tab_newlines_and_latin_1(policy):
+    assert AssumeRole(ARN, policy=policy).policy
+
+
+@pytest.mark.parametrize(
+    ("policy", "offender"),
+    [
+        ('{"Sid": "\u20ac"}', "U+20AC"),
+        ('{"Sid": "\u0100"}', "U+0100"),
+        ('{"Sid": "\U0001f600"}', "U+1F600"),
+        ('{"Sid": "x"}\x00', "U+0000"),
+        ('{"Sid":\x0b"x"}', "U+000B"),
+        ('{"Sid":\x1f"x"}', "U+001F"),
+    ],
+)
+def test_session_policy_refuses_what_sts_pattern_refuses(policy, offender):
+    with pytest.raises(ConfigurationError, match=f"policy holds {re.escape(offender)} .* at "):
+        AssumeRole(ARN, policy=policy)
+    with pytest.raises(ConfigurationError, match="U\\+0020-U\\+00FF"):
+        GetFederationToken("fed-user", policy=policy)
+
+
+def test_every_region_in_botocores_partitions_is_accepted():
+    regions = list(known_regions())
+    assert {"eusc-de-east-1", "us-iso-east-1", "aws-global", "cn-north-1"} <= set(regions)
+    for region in regions:
+        assert check_region(region) == region
+    RefreshableSession(AssumeRole(ARN), source=STATIC, region="eusc-de-east-1")
+
+
+@pytest.mark.parametrize("region", ["eusc-fr-east-1", "zz-north-1", "us-east-1\n", "US-EAST-1"])
+def test_regions_of_no_partition_are_refused(region):
+    with pytest.raises(ConfigurationError, match="aws-eusc"):
+        RefreshableSession(AssumeRole(ARN), source=STATIC, region=region)

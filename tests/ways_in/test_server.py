@@ -209,6 +209,38 @@ def test_saml_with_a_callable(moto_server, world, proxied_aws_env, sts_proxy):
     assert arn.endswith(f":assumed-role/{world.role_name}/alice")
 
 
+@pytest.mark.parametrize(
+    ("code", "message", "remembered"),
+    [
+        ("InvalidIdentityToken", "Incorrect token audience", True),
+        ("ExpiredTokenException", "Token expired: current date/time 1700000000", True),
+        ("IDPRejectedClaim", "Incorrect token audience", True),
+        (
+            "InvalidIdentityToken",
+            "Couldn't retrieve verification key from your identity provider",
+            False,
+        ),
+        ("IDPCommunicationError", "The identity provider could not be reached", False),
+    ],
+)
+def test_web_identity_refusals_are_remembered_transient_errors_retried(
+    world, proxied_aws_env, sts_proxy, code, message, remembered
+):
+    sts_proxy.fail_all(("error", code, message, 400), action="AssumeRoleWithWebIdentity")
+    session = RefreshableSession(
+        AssumeRoleWithWebIdentity(world.role_arn, token=make_jwt("ci")), cache=NoCache()
+    )
+    for _ in range(6):
+        with pytest.raises(RefreshError, match=code):
+            keys(session)
+        time.sleep(0.5)
+    calls = sts_proxy.calls("AssumeRoleWithWebIdentity")
+    if remembered:
+        assert calls == 1, f"{code} is asked again only after the negative cache"
+    else:
+        assert calls >= 2, f"{code} is transient: retried on the backoff"
+
+
 def test_saml_errors_are_clear_refresh_errors(moto_server, world, proxied_aws_env, sts_proxy):
     sts_proxy.fail_all(
         ("error", "InvalidIdentityToken", "Specified provider doesn't exist", 400),

@@ -221,3 +221,46 @@ def test_a_profile_that_assumes_a_role_is_a_role_session_source(isolated_aws):
 def test_the_error_for_a_bad_source_names_the_new_sources():
     with pytest.raises(ConfigurationError, match=r"InstanceMetadata\(\), .*ContainerCredentials"):
         RefreshableSession(AssumeRole(ROLE), source=42)  # type: ignore[arg-type]
+
+
+def test_session_token_keys_in_the_environment_make_the_first_assume_role_chained(
+    isolated_aws, monkeypatch
+):
+    # what `aws-vault exec` exports: GetSessionToken credentials
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAFAKE000000000001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "fake-session-token")
+    with pytest.raises(ConfigurationError) as info:
+        RefreshableSession(AssumeRole(ROLE, duration="12h"))
+    text = str(info.value)
+    assert "the default credential chain, whose keys are temporary" in text
+    assert "a session token in AWS_SESSION_TOKEN" in text
+    assert "allowed 900-3600 s (15m-1h)" in text
+    maxed = RefreshableSession(AssumeRole(ROLE, duration="max"))
+    assert maxed._chain.links[0]._duration == 3600
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    long_term = RefreshableSession(AssumeRole(ROLE, duration="max"))
+    assert long_term._chain.links[0]._duration == 43200
+
+
+def test_a_profile_holding_a_session_token_makes_the_first_assume_role_chained(isolated_aws):
+    credentials = isolated_aws.parent / "credentials"
+    credentials.write_text(
+        "[vault]\naws_access_key_id = ASIAFAKE000000000001\n"
+        "aws_secret_access_key = fake-secret\naws_session_token = fake-session-token\n"
+        "[user]\naws_access_key_id = AKIAFAKE000000000001\naws_secret_access_key = fake\n"
+    )
+    with pytest.raises(ConfigurationError, match="profile 'vault' has an aws_session_token"):
+        RefreshableSession(AssumeRole(ROLE, duration="2h"), source="vault")
+    with pytest.raises(ConfigurationError, match="role chaining"):
+        RefreshableSession(AssumeRole(ROLE), source="vault", duration="12h")
+    assert (
+        RefreshableSession(AssumeRole(ROLE), source="vault", duration="max")
+        ._chain.links[0]
+        ._duration
+        == 3600
+    )
+    with pytest.raises(ConfigurationError, match="only for IAM user"):
+        RefreshableSession(GetSessionToken(), source="vault")
+    user = RefreshableSession(AssumeRole(ROLE), source="user", duration="12h")
+    assert user._chain.links[0]._duration == 43200

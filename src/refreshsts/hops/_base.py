@@ -36,7 +36,11 @@ class Hop(abc.ABC):
     operation: ClassVar[str]
     """The STS API name, e.g. ``"AssumeRole"``."""
     returns_role_session: ClassVar[bool] = False
-    """True when the credentials are a role session (so an AssumeRole after it is chaining)."""
+    """True when the credentials are a role session."""
+    chains_assume_role: ClassVar[bool] = False
+    """True when STS counts an AssumeRole signed by these credentials as role chaining (1 h cap)."""
+    chaining_note: ClassVar[str] = ""
+    """Why an AssumeRole after this hop is role chaining, when its credentials are no role."""
     may_follow_role: ClassVar[bool] = True
     """False when STS refuses this operation for role credentials."""
     response_arn_key: ClassVar[str | None] = None

@@ -43,6 +43,7 @@ class RoleSessionHop(SessionPolicy, Hop):
     """A hop whose credentials are a role session, so an AssumeRole after it is chaining."""
 
     returns_role_session: ClassVar[bool] = True
+    chains_assume_role: ClassVar[bool] = True
     response_arn_key: ClassVar[str | None] = "AssumedRoleUser"
 
     def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,8 +24,11 @@ SAML_PROVIDER_ARN = re.compile(
 MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
 NAME_CHARS = re.compile(r"[\w+=,.@-]+", re.ASCII)
 EXTERNAL_ID_CHARS = re.compile(r"[\w+=,.@:/-]+", re.ASCII)
-TAG_CHARS = re.compile(r"[\w\s.:/=+\-@]*")
-"""Unicode letters, digits and spaces, as STS allows in tags."""
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+TAG_CATEGORIES = frozenset("LZN")
+"""STS's tag pattern ``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*``: letters, separators, numbers."""
+POLICY_CHARS = re.compile(r"[\t\n\r\x20-\xff]+")
+"""STS's session policy pattern ``[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+``."""
 MAX_POLICY_CHARS = 2048
 MAX_POLICY_ARNS = 10
 MAX_TAGS = 50
@@ -91,6 +95,14 @@ def policy(where: str, value: object) -> str | None:
         raise ConfigurationError(
             f"{where}: policy must be a JSON string or a dict, not {_kind(value)}"
         )
+    if not POLICY_CHARS.fullmatch(text):
+        bad = next((ch for ch in text if not POLICY_CHARS.fullmatch(ch)), None)
+        found = "is empty" if bad is None else f"holds {_codepoint(bad)} at {text.index(bad)}"
+        raise ConfigurationError(
+            f"{where}: policy {found}: STS accepts only tab, line feed, carriage return and "
+            "U+0020-U+00FF in a session policy (write other characters as \\uXXXX escapes in "
+            "the JSON strings, as a dict policy is written)"
+        )
     if len(text) > MAX_POLICY_CHARS:
         raise ConfigurationError(
             f"{where}: policy is {len(text)} characters; STS allows at most {MAX_POLICY_CHARS} "
@@ -134,17 +146,17 @@ def tags(where: str, values: object) -> tuple[tuple[str, str], ...]:
         raise ConfigurationError(f"{where}: {len(pairs)} tags given; STS allows at most {MAX_TAGS}")
     seen: dict[str, str] = {}
     for key, value in pairs:
-        if not isinstance(key, str) or not 1 <= len(key) <= 128 or not TAG_CHARS.fullmatch(key):
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or not is_tag_text(key):
             raise ConfigurationError(
                 f"{where}: tag key {_show(key)} is invalid: 1-128 characters of letters, digits, "
-                "spaces and _.:/=+-@"
+                f"spaces and _.:/=+-@{_tag_offender(key)}"
             )
         if key.lower().startswith("aws:"):
             raise ConfigurationError(f"{where}: tag key {key!r} uses the reserved prefix 'aws:'")
-        if not isinstance(value, str) or len(value) > 256 or not TAG_CHARS.fullmatch(value):
+        if not isinstance(value, str) or len(value) > 256 or not is_tag_text(value):
             raise ConfigurationError(
                 f"{where}: value of tag {key!r} is invalid: 0-256 characters of letters, digits, "
-                "spaces and _.:/=+-@"
+                f"spaces and _.:/=+-@{_tag_offender(value)}"
             )
         other = seen.get(key.lower())
         if other == key:
@@ -172,6 +184,28 @@ def _tag_pairs(where: str, values: object) -> list[tuple[Any, Any]]:
             )
         pairs.append((item[0], item[1]))
     return pairs
+
+
+def is_tag_text(text: str) -> bool:
+    """True when `text` matches STS's tag pattern: no control characters, tabs or newlines."""
+    return all(
+        ch in TAG_PUNCTUATION or unicodedata.category(ch)[0] in TAG_CATEGORIES for ch in text
+    )
+
+
+def _tag_offender(value: object) -> str:
+    """Which character STS's tag pattern refuses, when that is why `value` is refused."""
+    if not isinstance(value, str):
+        return ""
+    for ch in value:
+        if not is_tag_text(ch):
+            return f" ({_codepoint(ch)} is not allowed)"
+    return ""
+
+
+def _codepoint(ch: str) -> str:
+    name = unicodedata.name(ch, f"category {unicodedata.category(ch)}")
+    return f"U+{ord(ch):04X} ({name})"
 
 
 def transitive_tag_keys(

@@ -20,8 +20,8 @@ __all__ = ["AssumeRole"]
 
 _LONGER_NOTE = "only session tokens (GetSessionToken, GetFederationToken) may last longer than 12h"
 _CHAINED_NOTE = (
-    "this hop is role chaining (its caller is the role before it) and AWS caps chained "
-    "role sessions at 1h"
+    "this hop is role chaining (its caller is a role session or a GetSessionToken session) "
+    "and AWS caps chained role sessions at 1h"
 )
 
 
@@ -33,7 +33,9 @@ class AssumeRole(RoleSessionHop):
     CloudTrail shows which machine acted. `duration` overrides the session-wide default.
     With `mfa_serial`, `mfa_token` is called for the device's current code each time STS is
     called (never for cached credentials, and not again for the shorter retry of
-    `duration="max"`); without `mfa_token`, it is asked on the terminal.
+    `duration="max"`); without `mfa_token`, it is asked on the terminal. Signed by an IAM
+    user's own keys, such an MFA role session may last up to 12 h, where one after an MFA
+    GetSessionToken is role chaining, capped at 1 h.
     """
 
     role_arn: str

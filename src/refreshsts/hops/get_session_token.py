@@ -20,7 +20,9 @@ __all__ = ["GetSessionToken"]
 class GetSessionToken(Hop):
     """Session credentials for the IAM user in the source (sts:GetSessionToken).
 
-    STS refuses this call from a role session, so it can only be the first hop. With
+    STS refuses this call from a role session, so it can only be the first hop. An AssumeRole
+    signed by its credentials is role chaining for STS, capped at 1 h: for a longer MFA role
+    session, send the code on the AssumeRole itself (`AssumeRole(mfa_serial=...)`). With
     `mfa_serial`, `mfa_token` is called for the device's current code each time STS is
     called (never for cached credentials); without `mfa_token`, the code is asked for on the
     terminal. The account root user's session tokens last at most 1 h, whatever is asked.
@@ -32,6 +34,12 @@ class GetSessionToken(Hop):
 
     operation: ClassVar[str] = "GetSessionToken"
     may_follow_role: ClassVar[bool] = False
+    chains_assume_role: ClassVar[bool] = True
+    chaining_note: ClassVar[str] = (
+        "STS counts an AssumeRole signed by GetSessionToken credentials as role chaining; for "
+        "an MFA role session over 1h, drop GetSessionToken and give this AssumeRole "
+        "mfa_serial= with the IAM user's keys as source"
+    )
 
     def __init__(
         self,
