@@ -24,7 +24,7 @@ from refreshsts import (
 
 PROFILE = "ststestprofile"
 THREADS = 8
-WAIT = 4.0
+WAIT = 6.0
 
 HOLD_FLOCK = """
 import fcntl, os, sys, time
