@@ -9,7 +9,6 @@ import logging
 import os
 import threading
 import urllib.parse
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from ._internal import expired_token, sts_progress
+from ._internal import expired_token, forks, sts_progress
 from ._internal.botocore_sessions import new_botocore_session, sts_client_config
 from ._positions import chained_at, is_unsigned, unsigned_config
 from ._temporary import TemporaryCredentials
@@ -32,18 +31,7 @@ from .sources import Source
 
 __all__ = ["Chain"]
 
-_LINKS: weakref.WeakSet[_Link] = weakref.WeakSet()
 GLOBAL_STS_HOST = "sts.amazonaws.com"
-
-
-def _after_fork_in_child() -> None:
-    """A link locked while fetching root credentials in the parent must not hang the child."""
-    for link in list(_LINKS):
-        link._lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 logger = logging.getLogger("refreshsts")
 
@@ -76,7 +64,12 @@ class _Link:
         self.credentials: RefreshingCredentials | None = None
         """This hop's credentials, set by the chain: whether anything valid is in hand."""
         self._lock = threading.Lock()
-        _LINKS.add(self)
+        forks.reset_in_child(self, "_lock")
+
+    def _after_fork_in_child(self) -> None:
+        """A new STS client: the child must not talk on the parent's keep-alive sockets."""
+        self._client = None
+        self._waiting_client = None
 
     @property
     def sts_client(self) -> Any:

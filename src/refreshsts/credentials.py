@@ -19,10 +19,10 @@ from typing import Any, Literal, NoReturn
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
-from ._internal import scheduler, sts_errors, worker
+from ._internal import flights, scheduler, sts_errors, worker
 from ._internal.backoff import Backoff
 from ._temporary import TemporaryCredentials
-from .caches import CredentialCache
+from .caches import CredentialCache, NoCache
 from .errors import RefreshError
 from .events import HopStatus, Listeners, RefreshEvent
 from .refresh import OnDemandRefresh, RefreshStrategy, RefreshWindows
@@ -34,6 +34,8 @@ logger = logging.getLogger("refreshsts")
 Window = Literal["ahead", "advisory", "mandatory", "forced"]
 
 _NEVER = float("-inf")
+_LOCK_WAIT_SHARE = 0.5
+"""Part of `wait_timeout` spent waiting for the cache lock before calling STS anyway."""
 _LIVE: weakref.WeakSet[RefreshingCredentials] = weakref.WeakSet()
 
 
@@ -424,9 +426,34 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         if found is not None:
             logger.debug("%s: using cached credentials", self.label)
             return found
+        if isinstance(self._cache, NoCache):
+            return self._fetch(key, newer_than, rejected)
+        fetched, leading = flights.share(
+            (id(self._cache), key),
+            lambda: self._fetch(key, newer_than, rejected),
+            wait=self._wait_timeout,
+        )
+        if leading or self._usable_entry(fetched, newer_than, rejected) is not None:
+            return fetched
+        return self._fetch(key, newer_than, rejected)
+
+    def _fetch(self, key: str, newer_than: float, rejected: str | None) -> TemporaryCredentials:
+        """The cache entry another process stored meanwhile, else STS's answer, stored.
+
+        The cache lock is waited for only part of `wait_timeout`: a stalled holder (a
+        process stopped with Ctrl-Z, a planted Redis lock) leaves time to call STS directly.
+        """
         with ExitStack() as stack:
             try:
-                stack.enter_context(self._cache.lock(key, self._wait_timeout))
+                acquired = stack.enter_context(
+                    self._cache.lock(key, self._wait_timeout * _LOCK_WAIT_SHARE)
+                )
+                if not acquired:
+                    logger.info(
+                        "%s: the cache lock stayed held for %.3g s; refreshing without it",
+                        self.label,
+                        self._wait_timeout * _LOCK_WAIT_SHARE,
+                    )
             except Exception as exc:
                 logger.warning(
                     "%s: cache lock unavailable (%s); refreshing without it",

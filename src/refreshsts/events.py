@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ._internal import forks
+
 __all__ = ["HopStatus", "Listeners", "RefreshEvent", "RefreshListener"]
 
 logger = logging.getLogger("refreshsts")
@@ -46,6 +48,7 @@ class Listeners:
     def __init__(self) -> None:
         self._listeners: tuple[RefreshListener, ...] = ()
         self._lock = threading.Lock()
+        forks.reset_in_child(self, "_lock")
 
     def add(self, listener: RefreshListener) -> Callable[[], None]:
         """Subscribe `listener`; returns a function that unsubscribes it."""

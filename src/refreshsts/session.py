@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ import boto3
 from botocore.config import Config
 
 from ._chain import Chain
-from ._internal import expired_token
+from ._internal import expired_token, forks
 from ._internal.botocore_sessions import BOTO3_DATA, config_key, new_botocore_session
 from ._positions import plan_durations
 from ._profiles import profile_session_options
@@ -113,6 +114,8 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         )
         self._clients: dict[Any, Any] = {}
         self._client_lock = threading.RLock()
+        self._handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
+        forks.reset_in_child(self)
         botocore_session = new_botocore_session(
             profile=config_profile, credentials=self._chain.final
         )
@@ -122,6 +125,13 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         super().__init__(botocore_session=botocore_session, region_name=region)
         for creds in self._chain.credentials:
             creds.start()
+
+    def _after_fork_in_child(self) -> None:
+        """A child gets a free client lock, and clients taken before the fork (cached or
+        held by the caller) get empty connection pools: none of the parent's sockets."""
+        self._client_lock = threading.RLock()
+        for client in list(self._handed_out):
+            forks.drop_connections(client)
 
     def _setup_loader(self) -> None:
         self._loader = self._session.get_component("data_loader")
@@ -196,7 +206,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             "config": config,
         }
         if aws_access_key_id or aws_secret_access_key or aws_session_token or aws_account_id:
-            return super().client(
+            made = super().client(
                 service_name,
                 aws_access_key_id=aws_access_key_id,
                 aws_secret_access_key=aws_secret_access_key,
@@ -204,6 +214,8 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
                 aws_account_id=aws_account_id,
                 **kwargs,
             )
+            self._handed_out.add(made)
+            return made
         key = (
             service_name,
             region_name,
@@ -221,6 +233,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             if found is None:
                 found = super().client(service_name, **kwargs)
                 self._clients[key] = found
+                self._handed_out.add(found)
             return found
 
     def resource(self, *args: Any, **kwargs: Any) -> Any:

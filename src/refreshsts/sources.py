@@ -10,8 +10,9 @@ from typing import Any, ClassVar, Union
 
 import boto3
 import botocore.session
-from botocore.credentials import Credentials
+from botocore.credentials import Credentials, RefreshableCredentials
 
+from ._internal import forks
 from ._internal.botocore_sessions import new_botocore_session
 from .errors import ConfigurationError, RefreshError
 
@@ -59,6 +60,13 @@ class Source:
         self._why_not_picklable = why_not_picklable
         self._lock = threading.Lock()
         self._identity: str | None = None
+        forks.reset_in_child(self, "_lock")
+
+    def _after_fork_in_child(self) -> None:
+        """botocore's refresh lock, which a parent thread may have held, is new too."""
+        creds = getattr(self._session, "_credentials", None)
+        if isinstance(creds, RefreshableCredentials):
+            creds._refresh_lock = threading.Lock()
 
     @property
     def botocore_session(self) -> botocore.session.Session:
@@ -142,7 +150,14 @@ class EndpointSource(Source):
         self.timeout = float(timeout)
         self.attempts = attempts
         self._creds_lock = threading.Lock()
+        forks.reset_in_child(self, "_lock", "_creds_lock")
         self._creds: Credentials | None = None
+
+    def _after_fork_in_child(self) -> None:
+        """The child fetches from the endpoint afresh: the parent's credentials object holds
+        its lock and a fetcher whose connection pool is the parent's."""
+        super()._after_fork_in_child()
+        self._creds = None
 
     def credentials(self) -> Credentials:
         """The role's credentials, fetched once; botocore refreshes them from the endpoint."""

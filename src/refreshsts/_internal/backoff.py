@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import threading
 
+from . import forks
+
 __all__ = ["Backoff"]
 
 
@@ -33,6 +35,7 @@ class Backoff:
         self.failures = 0
         self._random = random.Random()
         self._lock = threading.Lock()
+        forks.reset_in_child(self, "_lock")
 
     def next_delay(self, now: float, deadline: float) -> float:
         with self._lock:

@@ -14,6 +14,8 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Credent
 from botocore.hooks import HierarchicalEmitter
 from botocore.loaders import Loader, create_loader
 
+from . import forks
+
 __all__ = ["BOTO3_DATA", "config_key", "new_botocore_session", "shared_loader", "sts_client_config"]
 
 BOTO3_DATA = os.path.join(os.path.dirname(boto3.__file__), "data")
@@ -21,6 +23,14 @@ BOTO3_DATA = os.path.join(os.path.dirname(boto3.__file__), "data")
 _loader: Loader | None = None
 _handlers: HierarchicalEmitter | None = None
 _loader_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _loader_lock
+    _loader_lock = threading.Lock()
+
+
+forks.on_fork_in_child(_after_fork_in_child)
 
 
 def shared_loader() -> Loader:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from .._internal import forks
 from ._protocol import CredentialCache
 from .file import CachedEntry, FileCache
 from .memory import MemoryCache
@@ -23,6 +24,14 @@ __all__ = [
 
 _default: CredentialCache | None = None
 _default_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+forks.on_fork_in_child(_after_fork_in_child)
 
 
 def get_default_cache() -> CredentialCache:

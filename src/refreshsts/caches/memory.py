@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from typing import Any
 
 import cachetools
 
+from .._internal import forks
 from .._temporary import TemporaryCredentials
 from ..errors import ConfigurationError
 
@@ -36,26 +36,24 @@ class MemoryCache:
             )
         self.maxsize = maxsize
         self._reset()
+        forks.reset_in_child(self)
 
     def _reset(self) -> None:
+        """Start empty with free locks; in a forked child too, as a parent thread may have
+        been mid-update."""
         self._entries: cachetools.TLRUCache[str, TemporaryCredentials] = cachetools.TLRUCache(
             maxsize=self.maxsize, ttu=_ttu, timer=time.time
         )
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
-        self._pid = os.getpid()
 
-    def _check_fork(self) -> None:
-        if self._pid != os.getpid():
-            self._reset()
+    _after_fork_in_child = _reset
 
     def get(self, key: str) -> TemporaryCredentials | None:
-        self._check_fork()
         with self._guard:
             return self._entries.get(key)
 
     def set(self, key: str, credentials: TemporaryCredentials) -> None:
-        self._check_fork()
         with self._guard:
             self._entries[key] = credentials
 
@@ -65,7 +63,6 @@ class MemoryCache:
 
     @contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[bool]:
-        self._check_fork()
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         acquired = lock.acquire(timeout=max(timeout, 0))

@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
+from .._internal import forks
 from .._internal.crypto import (
     KEY_ENV,
     DecryptionError,
@@ -80,6 +81,7 @@ class _Outage:
         self._until = float("-inf")
         self._next_warning = float("-inf")
         self._lock = threading.Lock()
+        forks.reset_in_child(self, "_lock")
 
     def active(self) -> bool:
         return time.monotonic() < self._until

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Union
 
+from .._internal import forks
 from ..errors import ConfigurationError, RefreshstsError
 
 __all__ = [
@@ -122,6 +123,7 @@ class Reader:
         self.where, self.file, self.value, self.name, self.chars = where, file, value, name, chars
         self._lock = threading.Lock()
         self._held: tuple[float, str] | None = None
+        forks.reset_in_child(self, "_lock")
 
     def read(self) -> str:
         """The token now: the file read afresh, the callable called, or the fixed text."""
