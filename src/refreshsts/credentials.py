@@ -70,6 +70,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     for at most the strategy's `wait_timeout`; the caller doing it is bounded by the STS
     client's timeouts and retries. A failure is raised as `RefreshError` only when the
     credentials in hand are about to expire. `BackgroundRefresh` refreshes before any window.
+    `installed_at` is the `time.monotonic()` of the last install, which wall-clock jumps
+    leave alone.
     """
 
     def __init__(
@@ -89,7 +91,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._access_key: str | None = None
         self._secret_key: str | None = None
         self._token: str | None = None
-        self._account_id = None
+        self._account_id: str | None = None
         self._expiry_time: _dt.datetime | None = None
         self._time_fetcher = _utc_now
         self._refresh_lock = threading.Lock()
@@ -98,7 +100,6 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
         self._cache = cache
         self._cache_key = cache_key
-        self._key: str | None = None
         self.label = label
         self.hop = hop
         self._windows = windows or RefreshWindows()
@@ -343,14 +344,15 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     def _install(self, fresh: TemporaryCredentials) -> None:
         lifetime = max(fresh.lifetime, 1.0)
-        self.installed_at = time.time()
+        self.installed_at = time.monotonic()
         self._current = fresh
         self._access_key = fresh.access_key_id
         self._secret_key = fresh.secret_access_key
         self._token = fresh.session_token
         self._expiry_time = _dt.datetime.fromtimestamp(fresh.expiration, _dt.timezone.utc)
+        self._account_id = fresh.account_id
         self._frozen_credentials = ReadOnlyCredentials(
-            fresh.access_key_id, fresh.secret_access_key, fresh.session_token
+            fresh.access_key_id, fresh.secret_access_key, fresh.session_token, fresh.account_id
         )
         self._usable_until = fresh.expiration - self._windows.margin(lifetime)
         self._mandatory_at = fresh.expiration - self._windows.mandatory(lifetime)
@@ -386,9 +388,9 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         return entry
 
     def _load(self, *, newer_than: float, rejected: str | None) -> TemporaryCredentials:
-        if self._key is None:
-            self._key = self._cache_key()
-        key = self._key
+        # Made afresh on every load: a key names the token the hop presents now, so an
+        # entry is never found with a token it was not fetched with (say one since expired).
+        key = self._cache_key()
         found = self._usable_entry(self._cache_get(key), newer_than, rejected)
         if found is not None:
             logger.debug("%s: using cached credentials", self.label)
