@@ -167,7 +167,7 @@ def test_an_access_key_id_without_its_secret_never_finds_the_cached_role_credent
 
     session(PROFILE).get_credentials().get_frozen_credentials()
     guesser = session("guess")
-    with pytest.raises(RefreshError, match="SignatureDoesNotMatch|InvalidClientTokenId"):
+    with pytest.raises(RefreshError, match=r"SignatureDoesNotMatch|InvalidClientTokenId"):
         guesser.get_credentials().get_frozen_credentials()
     assert sts_proxy.calls("AssumeRole") == 2
 

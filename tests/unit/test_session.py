@@ -220,7 +220,9 @@ def test_a_source_holding_refreshable_keys_of_its_own_refuses_to_pickle(aws, pro
     core = botocore.session.Session(profile=profile)
     core._credentials = _refreshable("ASIAOWNFUNCTION0001", "shh-refreshable")
     session = RefreshableSession(AssumeRole(ROLE), source=boto3.Session(botocore_session=core))
-    with pytest.raises(TypeError, match="refreshable credentials.*source='<profile name>'") as info:
+    with pytest.raises(
+        TypeError, match=r"refreshable credentials.*source='<profile name>'"
+    ) as info:
         pickle.dumps(session)
     assert "shh" not in str(info.value)
 
