@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -89,6 +90,20 @@ class _Link:
             return self._client
 
     def fetch(self) -> TemporaryCredentials:
+        fresh = self._call()
+        if fresh.account_id is not None:
+            return fresh
+        return dataclasses.replace(fresh, account_id=self._signer_account())
+
+    def _signer_account(self) -> str | None:
+        """Whose account keys without an ARN (GetSessionToken's) belong to: their signer's."""
+        if is_unsigned(self.hop):
+            return None
+        if self._signer is not None:
+            return getattr(self._signer.get_frozen_credentials(), "account_id", None)
+        return self._chain.source.account_id(lambda: self.sts_client)
+
+    def _call(self) -> TemporaryCredentials:
         client = self.sts_client
         try:
             return self.hop.call(client, duration=self._duration)

@@ -102,7 +102,10 @@ def test_get_session_token_lasts_36h_and_signs_an_unchained_assume_role(
     assert arn.endswith(f"assumed-role/{world.role_name}/after-gst")
     assert 129500 < expires_in(session.hop_credentials[0]) <= 129600
     assert 43100 < expires_in(session) <= 43200
-    gst_key = session.hop_credentials[0].get_frozen_credentials().access_key
+    gst = session.hop_credentials[0].get_frozen_credentials()
+    gst_key = gst.access_key
+    assert gst.account_id == world.account_id, "GetSessionToken keys: the signer's account"
+    assert session.get_credentials().get_frozen_credentials().account_id == world.account_id
     assert sts_proxy.signers("GetSessionToken") == [world.access_key_id]
     assert sts_proxy.signers("AssumeRole") == [gst_key]
 

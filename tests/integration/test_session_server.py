@@ -106,6 +106,29 @@ def test_cross_account_chain_signs_each_hop_with_the_one_before(
     assert sts_proxy.signers("GetCallerIdentity") == [hop2_key]
 
 
+def test_account_id_travels_with_each_hops_credentials_and_their_cache_entries(
+    world, cross_account_chain, proxied_aws_env, sts_proxy
+):
+    chain = cross_account_chain
+    cache = MemoryCache()
+
+    def session() -> RefreshableSession:
+        return RefreshableSession(
+            AssumeRole(chain.hub_role_arn, session_name="hub"),
+            AssumeRole(chain.target_role_arn, session_name="reader"),
+            source=PROFILE,
+            region="us-west-2",
+            cache=cache,
+        )
+
+    first = session()
+    hub, reader = (creds.get_frozen_credentials() for creds in first.hop_credentials)
+    assert (hub.account_id, reader.account_id) == (chain.hub_account_id, chain.target_account_id)
+    cached = session().get_credentials().get_frozen_credentials()
+    assert (cached.access_key, cached.account_id) == (reader.access_key, reader.account_id)
+    assert sts_proxy.calls("AssumeRole") == 2, "the second session was served by the cache"
+
+
 @pytest.mark.parametrize(
     "build",
     [
