@@ -92,5 +92,8 @@ def register(botocore_session: Any, credentials: RefreshingCredentials) -> None:
     """Install the handler on `botocore_session` for clients signed by `credentials`."""
     handler = _Handler(credentials)
     botocore_session.register("before-call", handler.before_call, unique_id="refreshsts-started")
-    botocore_session.register("before-send", handler.before_send, unique_id="refreshsts-signed")
+    # First, so that a stub answering before-send (moto's mock, say) cannot skip it.
+    botocore_session.get_component("event_emitter").register_first(
+        "before-send", handler.before_send, unique_id="refreshsts-signed"
+    )
     botocore_session.register("needs-retry", handler.needs_retry, unique_id="refreshsts-expired")
