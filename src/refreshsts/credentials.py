@@ -176,15 +176,20 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     # -- explicit control ----------------------------------------------------------------
 
-    def refresh(self) -> None:
+    def refresh(self, rejected: str | None = None) -> None:
         """Fetch new credentials now, past any cached copy of the ones in hand.
 
         For callers that know the credentials in hand were rejected (an ExpiredToken
-        answer); raises RefreshError when the fetch fails and nothing valid is left.
+        answer). Given the `rejected` access key id, nothing is fetched once another caller
+        has replaced those keys, so many callers rejected at once make one fetch. Raises
+        RefreshError when the fetch fails and nothing valid is left.
         """
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
             self._fail(TimeoutError(f"waited {self._wait_timeout:g} s for another refresh"))
         try:
+            current = self._current
+            if rejected is not None and current is not None and current.access_key_id != rejected:
+                return
             self._attempt("forced")
         finally:
             self._refresh_lock.release()

@@ -167,6 +167,31 @@ def test_a_wall_clock_set_back_does_not_hide_a_refresh_made_since_the_request(
     assert sts_proxy.calls("AssumeRole") == 2, "the other refresh is enough: retried at once"
 
 
+def test_eight_requests_rejected_at_once_make_one_forced_refresh(world, proxied_aws_env, sts_proxy):
+    session = session_for(world)
+    s3 = session.client("s3")
+    s3.list_objects_v2(Bucket=world.bucket)
+    sts_proxy.set_delay(0.5, action="AssumeRole")
+    sts_proxy.inject(*[EXPIRED] * 8, action=f"GET /{world.bucket}")
+    start = threading.Barrier(8)
+    errors = []
+
+    def request():
+        start.wait()
+        try:
+            s3.list_objects_v2(Bucket=world.bucket)
+        except ClientError as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sts_proxy.calls("AssumeRole") == 2, "the first rejected caller refreshed for all"
+
+
 def test_32_threads_through_10_refreshes_make_10_calls(world, proxied_aws_env, sts_proxy):
     sts_proxy.expiration_seconds = 3
     session = session_for(world)

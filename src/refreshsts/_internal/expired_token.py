@@ -81,7 +81,7 @@ class _Handler:
         if signed == self._key_in_hand():
             logger.warning("%s rejected as %s; refreshing and retrying once", creds.label, code)
             try:
-                creds.refresh()
+                creds.refresh(rejected=signed)
             except RefreshError as exc:
                 logger.warning("forced refresh of %s failed: %s", creds.label, exc)
                 return None
