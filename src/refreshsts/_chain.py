@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ._internal import expired_token
 from ._internal.botocore_sessions import new_botocore_session, sts_client_config
@@ -101,7 +101,12 @@ class _Link:
             return None
         if self._signer is not None:
             return getattr(self._signer.get_frozen_credentials(), "account_id", None)
-        return self._chain.source.account_id(lambda: self.sts_client)
+        try:
+            return self._chain.source.account_id(lambda: self.sts_client)
+        except (ClientError, BotoCoreError) as exc:
+            # The keys are good; only botocore's account-based endpoints go without.
+            logger.warning("%s: account ID unknown: %s", self.hop.label, type(exc).__name__)
+            return None
 
     def _call(self) -> TemporaryCredentials:
         client = self.sts_client

@@ -110,6 +110,17 @@ def test_get_session_token_lasts_36h_and_signs_an_unchained_assume_role(
     assert sts_proxy.signers("AssumeRole") == [gst_key]
 
 
+def test_session_token_keys_still_serve_when_their_account_cannot_be_asked(
+    moto_server, world, proxied_aws_env, sts_proxy, caplog
+):
+    sts_proxy.fail_all(("error", "AccessDenied", "not today", 403), action="GetCallerIdentity")
+    with moto_server.admin():
+        session = RefreshableSession(GetSessionToken(), source=PROFILE, cache=NoCache())
+        frozen = session.get_credentials().get_frozen_credentials()
+    assert frozen.access_key and frozen.account_id is None
+    assert "account ID unknown: ClientError" in caplog.text
+
+
 def test_a_session_of_the_same_role_never_gets_another_sessions_next_hop(
     moto_server, world, cross_account_chain, proxied_aws_env, sts_proxy
 ):
