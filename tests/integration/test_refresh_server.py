@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from botocore.exceptions import ClientError
 
-from fixtures.fakes import wait_for_child
+from fixtures.fakes import at_once, wait_for_child
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
@@ -173,21 +173,7 @@ def test_eight_requests_rejected_at_once_make_one_forced_refresh(world, proxied_
     s3.list_objects_v2(Bucket=world.bucket)
     sts_proxy.set_delay(0.5, action="AssumeRole")
     sts_proxy.inject(*[EXPIRED] * 8, action=f"GET /{world.bucket}")
-    start = threading.Barrier(8)
-    errors = []
-
-    def request():
-        start.wait()
-        try:
-            s3.list_objects_v2(Bucket=world.bucket)
-        except ClientError as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=request) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = at_once(8, lambda: s3.list_objects_v2(Bucket=world.bucket))
     assert errors == []
     assert sts_proxy.calls("AssumeRole") == 2, "the first rejected caller refreshed for all"
 

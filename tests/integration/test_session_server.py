@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import threading
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
+from fixtures.fakes import at_once
 from refreshsts import (
     AssumeRole,
     ConfigurationError,
@@ -57,21 +57,7 @@ def test_200_requests_on_15_minute_credentials_make_one_assume_role(
 
 def test_32_threads_on_a_fresh_session_make_one_assume_role(world, proxied_aws_env, sts_proxy):
     session = seed_session(world)
-    barrier = threading.Barrier(32)
-    errors = []
-
-    def work():
-        try:
-            barrier.wait()
-            session.client("s3").list_objects_v2(Bucket=world.bucket)
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = at_once(32, lambda: session.client("s3").list_objects_v2(Bucket=world.bucket))
     assert errors == []
     assert sts_proxy.calls("AssumeRole") == 1
 

@@ -3,7 +3,6 @@
 import json
 import logging
 import pickle
-import threading
 
 import boto3
 import botocore.session
@@ -14,6 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import refreshsts
+from fixtures.fakes import at_once
 from refreshsts import AssumeRole, MemoryCache, NoCache, RefreshableSession
 from refreshsts.hops.assume_role import AssumeRole as AssumeRoleClass
 
@@ -130,24 +130,13 @@ def test_32_threads_on_a_fresh_session_make_one_call_and_share_clients(aws, call
     session = RefreshableSession(
         AssumeRole(ROLE, session_name="s1"), source="ststestprofile", cache=NoCache()
     )
-    barrier = threading.Barrier(32)
-    clients, errors = [], []
+    clients = []
 
     def work():
-        try:
-            barrier.wait()
-            client = session.client("s3")
-            clients.append(client)
-            client.list_buckets()
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        clients.append(session.client("s3"))
+        clients[-1].list_buckets()
 
-    threads = [threading.Thread(target=work) for _ in range(32)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(32, work) == []
     assert len({id(c) for c in clients}) == 1
     assert len(calls) == 1
 
