@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -14,7 +15,7 @@ from typing import Any
 
 from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ._internal import expired_token, forks, sts_progress
 from ._internal.botocore_sessions import new_botocore_session, sts_client_config
@@ -99,6 +100,25 @@ class _Link:
         return current is None or current.seconds_left() <= 0
 
     def fetch(self) -> TemporaryCredentials:
+        fresh = self._call()
+        if fresh.account_id is not None:
+            return fresh
+        return dataclasses.replace(fresh, account_id=self._signer_account())
+
+    def _signer_account(self) -> str | None:
+        """Whose account keys without an ARN (GetSessionToken's) belong to: their signer's."""
+        if is_unsigned(self.hop):
+            return None
+        if self._signer is not None:
+            return getattr(self._signer.get_frozen_credentials(), "account_id", None)
+        try:
+            return self._chain.source.account_id(lambda: self.sts_client)
+        except (ClientError, BotoCoreError) as exc:
+            # The keys are good; only botocore's account-based endpoints go without.
+            logger.warning("%s: account ID unknown: %s", self.hop.label, type(exc).__name__)
+            return None
+
+    def _call(self) -> TemporaryCredentials:
         client = self.waiting_sts_client if self._nothing_in_hand() else self.sts_client
         try:
             return self.hop.call(client, duration=self._duration)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TemporaryCredentials"]
+__all__ = ["TemporaryCredentials", "account_of"]
 
 FORMAT_VERSION = 1
 
@@ -26,6 +26,12 @@ class TemporaryCredentials:
     expiration: float
     issued: float = field(default_factory=time.time)
     arn: str | None = None
+    account_id: str | None = None
+    """The account the keys belong to: the ARN's, or the signer's for GetSessionToken."""
+
+    def __post_init__(self) -> None:
+        if self.account_id is None and self.arn is not None:
+            object.__setattr__(self, "account_id", account_of(self.arn))
 
     @property
     def lifetime(self) -> float:
@@ -69,6 +75,7 @@ class TemporaryCredentials:
             "expiration": _iso(self.expiration),
             "issued": _iso(self.issued),
             "arn": self.arn,
+            "account_id": self.account_id,
         }
 
     @classmethod
@@ -84,6 +91,7 @@ class TemporaryCredentials:
                 expiration=_parse_iso(data["expiration"]),
                 issued=_parse_iso(data["issued"]),
                 arn=None if data.get("arn") is None else str(data["arn"]),
+                account_id=None if data.get("account_id") is None else str(data["account_id"]),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed cache entry: missing or bad {exc}") from None
@@ -97,3 +105,9 @@ def _parse_iso(text: object) -> float:
     if not isinstance(text, str):
         raise TypeError("timestamp")
     return _dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def account_of(arn: str | None) -> str | None:
+    """The 12-digit account ID an ARN names, or None."""
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None

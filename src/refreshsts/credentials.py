@@ -75,6 +75,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     credentials in hand are about to expire. `BackgroundRefresh` refreshes before any window.
     An STS answer no retry can fix (AccessDenied, InvalidIdentityToken, ...) is remembered
     for `sts_errors.NEGATIVE_CACHE_SECONDS`: callers get it again at once, STS is not asked.
+    `installed_at` is the `time.monotonic()` of the last install, which wall-clock jumps
+    leave alone.
     """
 
     def __init__(
@@ -94,7 +96,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._access_key: str | None = None
         self._secret_key: str | None = None
         self._token: str | None = None
-        self._account_id = None
+        self._account_id: str | None = None
         self._expiry_time: _dt.datetime | None = None
         self._time_fetcher = _utc_now
         self._refresh_lock = threading.Lock()
@@ -103,7 +105,6 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
         self._cache = cache
         self._cache_key = cache_key
-        self._key: str | None = None
         self.label = label
         self.hop = hop
         self._windows = windows or RefreshWindows()
@@ -180,15 +181,20 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     # -- explicit control ----------------------------------------------------------------
 
-    def refresh(self) -> None:
+    def refresh(self, rejected: str | None = None) -> None:
         """Fetch new credentials now, past any cached copy of the ones in hand.
 
         For callers that know the credentials in hand were rejected (an ExpiredToken
-        answer); raises RefreshError when the fetch fails and nothing valid is left.
+        answer). Given the `rejected` access key id, nothing is fetched once another caller
+        has replaced those keys, so many callers rejected at once make one fetch. Raises
+        RefreshError when the fetch fails and nothing valid is left.
         """
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
             self._fail(TimeoutError(f"waited {self._wait_timeout:g} s for another refresh"))
         try:
+            current = self._current
+            if rejected is not None and current is not None and current.access_key_id != rejected:
+                return
             if self._last_error is not None and self._refused_until() > time.time():
                 self._fail(self._last_error)
             self._attempt("forced")
@@ -376,14 +382,15 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     def _install(self, fresh: TemporaryCredentials) -> None:
         lifetime = max(fresh.lifetime, 1.0)
-        self.installed_at = time.time()
+        self.installed_at = time.monotonic()
         self._current = fresh
         self._access_key = fresh.access_key_id
         self._secret_key = fresh.secret_access_key
         self._token = fresh.session_token
         self._expiry_time = _dt.datetime.fromtimestamp(fresh.expiration, _dt.timezone.utc)
+        self._account_id = fresh.account_id
         self._frozen_credentials = ReadOnlyCredentials(
-            fresh.access_key_id, fresh.secret_access_key, fresh.session_token
+            fresh.access_key_id, fresh.secret_access_key, fresh.session_token, fresh.account_id
         )
         self._usable_until = fresh.expiration - self._windows.margin(lifetime)
         self._mandatory_at = fresh.expiration - self._windows.mandatory(lifetime)
@@ -419,9 +426,9 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         return entry
 
     def _load(self, *, newer_than: float, rejected: str | None) -> TemporaryCredentials:
-        if self._key is None:
-            self._key = self._cache_key()
-        key = self._key
+        # Made afresh on every load: a key names the token the hop presents now, so an
+        # entry is never found with a token it was not fetched with (say one since expired).
+        key = self._cache_key()
         found = self._usable_entry(self._cache_get(key), newer_than, rejected)
         if found is not None:
             logger.debug("%s: using cached credentials", self.label)

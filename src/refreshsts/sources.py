@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import threading
 from collections.abc import Callable
@@ -27,14 +28,14 @@ SSO_KEYS = ("sso_session", "sso_account_id", "sso_role_name")
 class Source:
     """The principal at the root of a chain: a profile, a boto3 session or the default chain.
 
-    Its `identity` names the principal without secrets, so cache keys differ between
-    principals while staying stable when temporary root keys rotate. `role_session` says why
-    its credentials are a role session when that is known before any call (an instance or
-    container role, a profile that assumes a role): an AssumeRole right after it is then role
-    chaining, which AWS caps at 1 h. `temporary` says where its keys carry a session token
-    when there is no role session to name (AWS_SESSION_TOKEN, `aws_session_token`, as
-    `aws-vault exec` exports GetSessionToken credentials): STS counts an AssumeRole signed by
-    those as role chaining too.
+    Its `identity` names the principal without secrets, with a proof that the keys are held,
+    so cache keys differ between principals and between sessions of one role. `role_session`
+    says why its credentials are a role session when that is known before any call (an
+    instance or container role, a profile that assumes a role): an AssumeRole right after it
+    is then role chaining, which AWS caps at 1 h. `temporary` says where its keys carry a
+    session token when there is no role session to name (AWS_SESSION_TOKEN,
+    `aws_session_token`, as `aws-vault exec` exports GetSessionToken credentials): STS counts
+    an AssumeRole signed by those as role chaining too.
     """
 
     pickles_itself: ClassVar[bool] = False
@@ -60,6 +61,7 @@ class Source:
         self._why_not_picklable = why_not_picklable
         self._lock = threading.Lock()
         self._identity: str | None = None
+        self._account: str | None = None
         forks.reset_in_child(self, "_lock")
 
     def _after_fork_in_child(self) -> None:
@@ -96,20 +98,48 @@ class Source:
         return creds
 
     def identity(self, sts_client: Callable[[], Any]) -> str:
-        """A secret-free name of the root principal, asked of STS only for temporary keys."""
+        """A secret-free name of the root principal, asked of STS only for temporary keys.
+
+        Permanent keys are named by their access key id; temporary keys by the whole session
+        STS says they belong to (ARN with the session name, and UserId), never just its role:
+        a trust policy may admit one session of a role and refuse another. Both carry an
+        HMAC of the key id under the secret key, since a key id is no secret (CloudTrail and
+        presigned URLs show it): only a holder of the secret can make the same name, and
+        sessions differing in what STS cannot show (SourceIdentity, tags) never share one.
+        Rotated temporary keys therefore cost one STS call per next hop.
+        """
         with self._lock:
             if self._identity is not None:
                 return self._identity
         frozen = self.credentials().get_frozen_credentials()
+        proof = hmac.new(
+            frozen.secret_key.encode(), b"refreshsts root\0" + frozen.access_key.encode(), "sha256"
+        ).hexdigest()
         if not frozen.token:
             digest = hashlib.sha256(frozen.access_key.encode()).hexdigest()
-            identity = f"access-key:{digest}"
+            identity = f"access-key:{digest}:{proof}"
+            account = None
         else:
-            arn = str(sts_client().get_caller_identity()["Arn"])
-            identity = f"principal:{_principal(arn)}"
+            answer = sts_client().get_caller_identity()
+            identity = f"session:{answer['Arn']}:{answer['UserId']}:{proof}"
+            account = str(answer["Account"])
         with self._lock:
             self._identity = identity
+            self._account = self._account or account
         return identity
+
+    def account_id(self, sts_client: Callable[[], Any]) -> str:
+        """The root principal's account ID: botocore's when it knows it, else STS's answer."""
+        known = getattr(self.credentials().get_frozen_credentials(), "account_id", None)
+        if known:
+            return str(known)
+        with self._lock:
+            if self._account is not None:
+                return self._account
+        account = str(sts_client().get_caller_identity()["Account"])
+        with self._lock:
+            self._account = account
+        return account
 
     def recipe(self) -> tuple[str, SourceLike]:
         """What a pickle carries to rebuild this source: never a key."""
@@ -169,15 +199,6 @@ class EndpointSource(Source):
     def _load(self) -> Credentials:
         """Fetch the credentials from the endpoint; any failure is a RefreshError."""
         raise NotImplementedError
-
-
-def _principal(arn: str) -> str:
-    """Collapse an assumed-role session ARN to its role: the principal, not the session."""
-    parts = arn.split(":", 5)
-    if len(parts) == 6 and parts[5].startswith("assumed-role/"):
-        role = parts[5].split("/")[1]
-        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
-    return arn
 
 
 def check_profile(profile: object, *, param: str = "profile") -> str:
@@ -278,19 +299,34 @@ def profile_role_session(session: botocore.session.Session, profile: str) -> str
 
 def _from_botocore(session: botocore.session.Session) -> Source:
     profile = session.profile
-    explicit = getattr(session, "_credentials", None)
-    method = getattr(explicit, "method", None)
-    if explicit is not None and method in {"explicit", "refreshsts"}:
-        return Source(
-            session=session,
-            label="a boto3.Session with explicit keys",
-            picklable=False,
-            why_not_picklable=(
-                "this RefreshableSession's source is a boto3.Session holding bare keys, which "
-                "a pickle would have to carry; pass source='<profile name>' or source=None "
-                "(the default chain: environment, config files, instance role) instead"
-            ),
+    held = getattr(session, "_credentials", None)
+    method = getattr(held, "method", None)
+    if held is not None and method in {"explicit", "refreshsts"}:
+        return _unpicklable(
+            session, "bare keys", "holding bare keys, which a pickle would have to carry"
+        )
+    if isinstance(held, RefreshableCredentials):
+        # Nothing shows whether the profile's own chain made them or a caller's function:
+        # a pickle rebuilding them from the profile could land on another principal.
+        return _unpicklable(
+            session,
+            "refreshable credentials",
+            "holding refreshable credentials that a pickle cannot rebuild: nothing shows they "
+            "come from its profile or the default chain rather than a function of yours",
         )
     label = f"a boto3.Session on profile {profile!r}" if profile else "a boto3.Session"
     role_session = profile_role_session(session, profile) if profile else None
     return Source(profile=profile, session=session, label=label, role_session=role_session)
+
+
+def _unpicklable(session: botocore.session.Session, what: str, why: str) -> Source:
+    return Source(
+        session=session,
+        label=f"a boto3.Session with {what}",
+        picklable=False,
+        why_not_picklable=(
+            f"this RefreshableSession's source is a boto3.Session {why}; pass "
+            "source='<profile name>' or source=None (the default chain: environment, config "
+            "files, instance role) instead"
+        ),
+    )

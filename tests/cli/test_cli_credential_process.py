@@ -39,8 +39,10 @@ def test_prints_version_1_json_and_reads_the_file_cache_the_second_time(
         "SecretAccessKey",
         "SessionToken",
         "Expiration",
+        "AccountId",
     }
     assert output["Version"] == 1
+    assert output["AccountId"] == world.account_id
     expires = dt.datetime.strptime(output["Expiration"], "%Y-%m-%dT%H:%M:%SZ")
     left = expires.replace(tzinfo=dt.timezone.utc) - dt.datetime.now(dt.timezone.utc)
     assert dt.timedelta(minutes=55) < left <= dt.timedelta(hours=1)

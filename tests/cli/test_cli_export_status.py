@@ -49,6 +49,7 @@ def test_export_formats_carry_the_same_credentials(world, proxied_aws_env, sts_p
     as_json = json.loads(cli("export", *role_args(world), "--format", "json").stdout)
     assert as_json["AWS_SECURITY_TOKEN"] == as_json["AWS_SESSION_TOKEN"]
     assert as_json["AWS_CREDENTIAL_EXPIRATION"].endswith("Z")
+    assert as_json["AWS_ACCOUNT_ID"] == world.account_id
     dotenv = cli("export", *role_args(world), "--format", "dotenv").stdout
     assert f"AWS_ACCESS_KEY_ID={as_json['AWS_ACCESS_KEY_ID']}\n" in dotenv
     fish = cli("export", *role_args(world), "--format", "fish").stdout

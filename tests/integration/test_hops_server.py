@@ -105,6 +105,9 @@ def test_get_session_token_lasts_36h_and_its_assume_role_is_chained_at_1h(
     assert 3500 < expires_in(session) <= 3600
     assert [r.params.get("DurationSeconds") for r in sts_proxy.records("AssumeRole")] == ["3600"]
     gst_key = session.hop_credentials[0].get_frozen_credentials().access_key
+    gst = session.hop_credentials[0].get_frozen_credentials()
+    assert gst.account_id == world.account_id, "GetSessionToken keys: the signer's account"
+    assert session.get_credentials().get_frozen_credentials().account_id == world.account_id
     assert sts_proxy.signers("GetSessionToken") == [world.access_key_id]
     assert sts_proxy.signers("AssumeRole") == [gst_key]
 
@@ -142,16 +145,28 @@ def test_mfa_sent_on_the_assume_role_itself_gets_a_12h_session(world, proxied_aw
     assert sts_proxy.calls("GetSessionToken") == 0
 
 
-def test_temporary_root_is_keyed_by_its_role_not_its_rotating_keys(
+def test_session_token_keys_still_serve_when_their_account_cannot_be_asked(
+    moto_server, world, proxied_aws_env, sts_proxy, caplog
+):
+    sts_proxy.fail_all(("error", "AccessDenied", "not today", 403), action="GetCallerIdentity")
+    with moto_server.admin():
+        session = RefreshableSession(GetSessionToken(), source=PROFILE, cache=NoCache())
+        frozen = session.get_credentials().get_frozen_credentials()
+    assert frozen.access_key and frozen.account_id is None
+    assert "account ID unknown: ClientError" in caplog.text
+
+
+def test_a_session_of_the_same_role_never_gets_another_sessions_next_hop(
     moto_server, world, cross_account_chain, proxied_aws_env, sts_proxy
 ):
     chain = cross_account_chain
     user = boto3.client(
-        "sts", endpoint_url=moto_server.url, region_name="us-west-2", **world.user_credentials
+        "sts", endpoint_url=sts_proxy.url, region_name="us-west-2", **world.user_credentials
     )
-    lines = []
-    for name in ("first", "second"):
+    lines, root_keys = [], {}
+    for name in ("alice", "bob"):
         creds = user.assume_role(RoleArn=chain.hub_role_arn, RoleSessionName=name)["Credentials"]
+        root_keys[name] = creds["AccessKeyId"]
         lines.append(
             f"[{name}]\naws_access_key_id = {creds['AccessKeyId']}\n"
             f"aws_secret_access_key = {creds['SecretAccessKey']}\n"
@@ -159,22 +174,51 @@ def test_temporary_root_is_keyed_by_its_role_not_its_rotating_keys(
         )
     with proxied_aws_env.credentials_file.open("a") as handle:
         handle.write("\n" + "\n".join(lines))
+    # The data reader's trust policy, as AWS would apply it: alice's session, not bob's.
+    sts_proxy.refuse_principal(f"assumed-role/{chain.hub_role_name}/bob")
     cache = MemoryCache()
     sts_proxy.clear()
-    keys = set()
-    for profile in ("first", "second"):
-        session = RefreshableSession(
+
+    def reader(profile: str) -> RefreshableSession:
+        return RefreshableSession(
             AssumeRole(chain.target_role_arn, session_name="reader"),
             source=profile,
             cache=cache,
             region="us-west-2",
         )
-        body = session.client("s3").get_object(Bucket=chain.bucket, Key=chain.object_key)["Body"]
-        assert body.read() == chain.object_body
-        keys.add(session.get_credentials().get_frozen_credentials().access_key)
-    assert sts_proxy.calls("GetCallerIdentity") == 2, "one identity lookup per temporary root"
-    assert sts_proxy.calls("AssumeRole") == 1, "both roots are the hub role: one entry"
-    assert len(keys) == 1
+
+    alice = reader("alice")
+    body = alice.client("s3").get_object(Bucket=chain.bucket, Key=chain.object_key)["Body"]
+    assert body.read() == chain.object_body
+    again = reader("alice").get_credentials().get_frozen_credentials().access_key
+    assert again == alice.get_credentials().get_frozen_credentials().access_key, "a cache hit"
+    bob = reader("bob")
+    with pytest.raises(RefreshError, match="AccessDenied"):
+        bob.get_credentials().get_frozen_credentials()
+    assert sts_proxy.signers("AssumeRole") == [root_keys["alice"], root_keys["bob"]]
+    assert bob.get_credentials().credentials is None
+
+
+def test_an_access_key_id_without_its_secret_never_finds_the_cached_role_credentials(
+    world, proxied_aws_env, sts_proxy
+):
+    # Key ids are no secret (CloudTrail, presigned URLs): the id alone must not be the key.
+    with proxied_aws_env.credentials_file.open("a") as handle:
+        handle.write(
+            f"\n[guess]\naws_access_key_id = {world.access_key_id}\n"
+            "aws_secret_access_key = not-the-secret-at-all\n"
+        )
+    cache = MemoryCache()
+
+    def session(profile: str) -> RefreshableSession:
+        hop = AssumeRole(world.role_arn, session_name="app")
+        return RefreshableSession(hop, source=profile, cache=cache, region="us-west-2")
+
+    session(PROFILE).get_credentials().get_frozen_credentials()
+    guesser = session("guess")
+    with pytest.raises(RefreshError, match=r"SignatureDoesNotMatch|InvalidClientTokenId"):
+        guesser.get_credentials().get_frozen_credentials()
+    assert sts_proxy.calls("AssumeRole") == 2
 
 
 @pytest.mark.slow

@@ -7,9 +7,10 @@ import threading
 import time
 
 import pytest
+import time_machine
 from botocore.exceptions import ClientError
 
-from fixtures.fakes import refusals_from_threads, wait_for_child
+from fixtures.fakes import at_once, refusals_from_threads, wait_for_child
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
@@ -178,6 +179,57 @@ def test_expired_token_forces_one_refresh_and_one_retry(world, proxied_aws_env, 
     with pytest.raises(ClientError, match="ExpiredToken"):
         s3.list_objects_v2(Bucket=world.bucket)
     assert sts_proxy.calls("AssumeRole") == 3, "one forced refresh per request, not a loop"
+
+
+EXPIRED = ("error", "ExpiredToken", "The provided token has expired.", 400)
+
+
+def test_an_expired_token_for_other_keys_leaves_the_sessions_credentials_alone(
+    world, proxied_aws_env, sts_proxy
+):
+    session = session_for(world)
+    session.client("s3").list_objects_v2(Bucket=world.bucket)
+    ours = session.get_credentials().get_frozen_credentials().access_key
+    explicit = session.client(
+        "s3", aws_access_key_id=world.access_key_id, aws_secret_access_key=world.secret_access_key
+    )
+    sts_proxy.inject(EXPIRED, action=f"GET /{world.bucket}")
+    with pytest.raises(ClientError, match="ExpiredToken"):
+        explicit.list_objects_v2(Bucket=world.bucket)
+    assert sts_proxy.calls("AssumeRole") == 1, "no forced refresh for keys that are not ours"
+    assert session.get_credentials().get_frozen_credentials().access_key == ours
+
+
+def test_a_wall_clock_set_back_does_not_hide_a_refresh_made_since_the_request(
+    world, proxied_aws_env, sts_proxy
+):
+    session = session_for(world)
+    s3 = session.client("s3")
+    s3.list_objects_v2(Bucket=world.bucket)
+    creds = session.get_credentials()
+
+    def refreshed_elsewhere_as_the_clock_goes_back(**_):
+        s3.meta.events.unregister(event, refreshed_elsewhere_as_the_clock_goes_back)
+        traveller.shift(-3600)
+        creds.refresh()
+
+    event = "before-send.s3.ListObjectsV2"
+    with time_machine.travel(time.time(), tick=True) as traveller:
+        s3.meta.events.register(event, refreshed_elsewhere_as_the_clock_goes_back)
+        sts_proxy.inject(EXPIRED, action=f"GET /{world.bucket}")
+        s3.list_objects_v2(Bucket=world.bucket)
+    assert sts_proxy.calls("AssumeRole") == 2, "the other refresh is enough: retried at once"
+
+
+def test_eight_requests_rejected_at_once_make_one_forced_refresh(world, proxied_aws_env, sts_proxy):
+    session = session_for(world)
+    s3 = session.client("s3")
+    s3.list_objects_v2(Bucket=world.bucket)
+    sts_proxy.set_delay(0.5, action="AssumeRole")
+    sts_proxy.inject(*[EXPIRED] * 8, action=f"GET /{world.bucket}")
+    errors = at_once(8, lambda: s3.list_objects_v2(Bucket=world.bucket))
+    assert errors == []
+    assert sts_proxy.calls("AssumeRole") == 2, "the first rejected caller refreshed for all"
 
 
 def test_32_threads_through_10_refreshes_make_10_calls(world, proxied_aws_env, sts_proxy):

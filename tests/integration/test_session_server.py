@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import threading
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
+from fixtures.fakes import at_once
 from refreshsts import (
     AssumeRole,
     ConfigurationError,
@@ -57,21 +57,7 @@ def test_200_requests_on_15_minute_credentials_make_one_assume_role(
 
 def test_32_threads_on_a_fresh_session_make_one_assume_role(world, proxied_aws_env, sts_proxy):
     session = seed_session(world)
-    barrier = threading.Barrier(32)
-    errors = []
-
-    def work():
-        try:
-            barrier.wait()
-            session.client("s3").list_objects_v2(Bucket=world.bucket)
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = at_once(32, lambda: session.client("s3").list_objects_v2(Bucket=world.bucket))
     assert errors == []
     assert sts_proxy.calls("AssumeRole") == 1
 
@@ -104,6 +90,29 @@ def test_cross_account_chain_signs_each_hop_with_the_one_before(
     hop2_key = session.get_credentials().get_frozen_credentials().access_key
     assert sts_proxy.signers("AssumeRole") == [world.access_key_id, hop1_key]
     assert sts_proxy.signers("GetCallerIdentity") == [hop2_key]
+
+
+def test_account_id_travels_with_each_hops_credentials_and_their_cache_entries(
+    world, cross_account_chain, proxied_aws_env, sts_proxy
+):
+    chain = cross_account_chain
+    cache = MemoryCache()
+
+    def session() -> RefreshableSession:
+        return RefreshableSession(
+            AssumeRole(chain.hub_role_arn, session_name="hub"),
+            AssumeRole(chain.target_role_arn, session_name="reader"),
+            source=PROFILE,
+            region="us-west-2",
+            cache=cache,
+        )
+
+    first = session()
+    hub, reader = (creds.get_frozen_credentials() for creds in first.hop_credentials)
+    assert (hub.account_id, reader.account_id) == (chain.hub_account_id, chain.target_account_id)
+    cached = session().get_credentials().get_frozen_credentials()
+    assert (cached.access_key, cached.account_id) == (reader.access_key, reader.account_id)
+    assert sts_proxy.calls("AssumeRole") == 2, "the second session was served by the cache"
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,17 @@ import pickle
 import threading
 import time
 
+import botocore.session
 import pytest
 import time_machine
+from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 
 from fixtures.fakes import FakeSTS, fake_credentials, refusals_from_threads
 from refreshsts import ConfigurationError, MemoryCache, RefreshError, RefreshWindows
 from refreshsts._internal import sts_errors
+from refreshsts._temporary import TemporaryCredentials
+from refreshsts.credentials import RefreshingCredentials
 
 START = 1_900_000_000.0
 
@@ -307,3 +311,49 @@ def test_forced_refresh_does_not_ask_again_within_the_negative_cache(clock):
             creds.refresh()
     assert sts.calls == 2
     assert creds.get_frozen_credentials().access_key == "AKID1"
+def test_the_account_id_comes_from_the_arn_and_survives_a_cache_entry():
+    arn = "arn:aws:sts::210987654321:assumed-role/reader/app"
+    fresh = TemporaryCredentials("ASIA1", "secret", "token", START + 900, START, arn)
+    assert fresh.account_id == "210987654321"
+    assert TemporaryCredentials.from_dict(fresh.to_dict()) == fresh
+    older = {key: value for key, value in fresh.to_dict().items() if key != "account_id"}
+    assert TemporaryCredentials.from_dict(older).account_id == "210987654321"
+    signer_s = TemporaryCredentials("ASIA2", "s", "t", START + 900, START, None, "123456789012")
+    assert TemporaryCredentials.from_dict(signer_s.to_dict()).account_id == "123456789012"
+
+
+def test_frozen_credentials_carry_the_account_id_for_account_based_endpoints(clock):
+    arn = "arn:aws:sts::210987654321:assumed-role/reader/app"
+    fetched = TemporaryCredentials("ASIA1", "secret", "token", START + 900, START, arn)
+    creds = RefreshingCredentials(
+        lambda: fetched, cache=MemoryCache(), cache_key=lambda: "ab" * 16, label="t", hop=1
+    )
+    assert creds.get_frozen_credentials().account_id == "210987654321"
+
+
+class _Sent(Exception):
+    pass
+
+
+def test_account_based_endpoints_see_the_account_id(clock, monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    arn = "arn:aws:sts::210987654321:assumed-role/reader/app"
+    fetched = TemporaryCredentials("ASIA1", "secret", "token", START + 900, START, arn)
+    creds = RefreshingCredentials(
+        lambda: fetched, cache=MemoryCache(), cache_key=lambda: "ab" * 16, label="t", hop=1
+    )
+    core = botocore.session.Session()
+    core._credentials = creds
+    config = Config(account_id_endpoint_mode="required")
+    client = core.create_client("dynamodb", region_name="us-east-1", config=config)
+    urls = []
+
+    def stop(request, **_):
+        urls.append(request.url)
+        raise _Sent
+
+    client.meta.events.register("before-send", stop)
+    with pytest.raises(_Sent):
+        client.list_tables()
+    assert urls == ["https://210987654321.ddb.us-east-1.amazonaws.com/"]

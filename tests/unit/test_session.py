@@ -5,10 +5,10 @@ import inspect
 import json
 import logging
 import pickle
-import threading
 import time
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
@@ -17,6 +17,7 @@ from moto import mock_aws
 
 import refreshsts
 import refreshsts._profiles
+from fixtures.fakes import at_once
 from refreshsts import AssumeRole, MemoryCache, NoCache, RefreshableSession
 from refreshsts._internal import sts_progress
 from refreshsts.hops.assume_role import AssumeRole as AssumeRoleClass
@@ -134,24 +135,13 @@ def test_32_threads_on_a_fresh_session_make_one_call_and_share_clients(aws, call
     session = RefreshableSession(
         AssumeRole(ROLE, session_name="s1"), source="ststestprofile", cache=NoCache()
     )
-    barrier = threading.Barrier(32)
-    clients, errors = [], []
+    clients = []
 
     def work():
-        try:
-            barrier.wait()
-            client = session.client("s3")
-            clients.append(client)
-            client.list_buckets()
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        clients.append(session.client("s3"))
+        clients[-1].list_buckets()
 
-    threads = [threading.Thread(target=work) for _ in range(32)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(32, work) == []
     assert len({id(c) for c in clients}) == 1
     assert len(calls) == 1
 
@@ -205,6 +195,36 @@ def test_a_source_with_bare_keys_refuses_to_pickle_and_says_what_to_pass(aws):
     with pytest.raises(TypeError, match=r"source='<profile name>' or source=None") as info:
         pickle.dumps(session)
     assert "shh" not in str(info.value)
+
+
+def _refreshable(access_key: str, secret: str) -> RefreshableCredentials:
+    metadata = {
+        "access_key": access_key,
+        "secret_key": secret,
+        "token": "a-session-token",
+        "expiry_time": "2099-01-01T00:00:00Z",
+    }
+    return RefreshableCredentials.create_from_metadata(
+        metadata, refresh_using=lambda: metadata, method="sts-assume-role"
+    )
+
+
+@pytest.mark.parametrize("profile", [None, "ststestprofile"])
+def test_a_source_holding_refreshable_keys_of_its_own_refuses_to_pickle(aws, profile):
+    core = botocore.session.Session(profile=profile)
+    core._credentials = _refreshable("ASIAOWNFUNCTION0001", "shh-refreshable")
+    session = RefreshableSession(AssumeRole(ROLE), source=boto3.Session(botocore_session=core))
+    with pytest.raises(
+        TypeError, match=r"refreshable credentials.*source='<profile name>'"
+    ) as info:
+        pickle.dumps(session)
+    assert "shh" not in str(info.value)
+
+
+def test_an_unused_boto3_session_on_a_profile_still_pickles_as_that_profile(aws):
+    source = boto3.Session(profile_name="ststestprofile")
+    session = RefreshableSession(AssumeRole(ROLE), source=source, region="us-west-2")
+    assert pickle.loads(pickle.dumps(session)).source.profile == "ststestprofile"
 
 
 def test_no_secret_in_repr_str_or_debug_logs(aws, caplog):

@@ -28,8 +28,15 @@ def make_jwt(
     return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
-def make_saml(role_arn: str, principal_arn: str, *, name_id: str, session_name: str) -> str:
-    """A base64 SAMLResponse with the attributes AWS (and moto) read."""
+def make_saml(
+    role_arn: str,
+    principal_arn: str,
+    *,
+    name_id: str,
+    session_name: str,
+    signature: str = "c2lnbmF0dXJl",
+) -> str:
+    """A base64 SAMLResponse with the attributes AWS (and moto) read, and a SignatureValue."""
 
     def attribute(name: str, value: str) -> str:
         return (
@@ -42,6 +49,8 @@ def make_saml(role_arn: str, principal_arn: str, *, name_id: str, session_name: 
         'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">'
         "<saml:Issuer>https://idp.example.com/saml</saml:Issuer>"
         "<saml:Assertion><saml:Issuer>https://idp.example.com/saml</saml:Issuer>"
+        '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
+        f"<ds:SignatureValue>{signature}</ds:SignatureValue></ds:Signature>"
         f"<saml:Subject><saml:NameID>{name_id}</saml:NameID></saml:Subject>"
         "<saml:AttributeStatement>"
         f"{attribute('Role', f'{role_arn},{principal_arn}')}"

@@ -99,7 +99,7 @@ def test_web_identity_token_callable_is_asked_per_call_and_text_is_accepted():
     assert client.calls[-1][1]["WebIdentityToken"].count(".") == 2
 
 
-def test_web_identity_cache_key_names_the_subject_never_the_token(tmp_path):
+def test_web_identity_cache_key_holds_a_digest_of_the_whole_token_never_the_token(tmp_path):
     path = tmp_path / "token"
     token = make_jwt("repo:org/app:ref:refs/heads/main")
     path.write_text(token)
@@ -107,11 +107,13 @@ def test_web_identity_cache_key_names_the_subject_never_the_token(tmp_path):
     fields = hop.cache_fields()
     assert token not in repr(fields)
     assert fields["RoleSessionName"] is None
-    assert fields["Subject"].startswith("sha256:")
+    assert fields["Token"].startswith("sha256:")
+    assert hop.cache_fields()["Token"] == fields["Token"], "the same token: the same key"
+    header, claims, _ = token.split(".")
+    path.write_text(f"{header}.{claims}.Zm9yZ2Vk")
+    assert hop.cache_fields()["Token"] != fields["Token"], "same claims, other signature"
     path.write_text(make_jwt("repo:org/app:ref:refs/heads/main"))
-    assert hop.cache_fields()["Subject"] == fields["Subject"], "same subject, new token: same key"
-    path.write_text(make_jwt("repo:org/other:ref:refs/heads/main"))
-    assert hop.cache_fields()["Subject"] != fields["Subject"]
+    assert hop.cache_fields()["Token"] != fields["Token"], "a rotated token: one STS call"
     assert "token" not in repr(hop).split("token_file")[0]
     assert token not in repr(AssumeRoleWithWebIdentity(ROLE, token=token))
 
@@ -179,7 +181,7 @@ def test_a_missing_or_empty_token_file_is_a_clear_error_at_call_time(tmp_path):
 # AssumeRoleWithSAML ----------------------------------------------------------------------------
 
 
-def test_saml_asks_the_callable_per_call_and_keys_on_the_saml_subject():
+def test_saml_asks_the_callable_per_call_and_keys_on_the_whole_assertion():
     assertions = []
 
     def assertion() -> str:
@@ -188,7 +190,7 @@ def test_saml_asks_the_callable_per_call_and_keys_on_the_saml_subject():
 
     hop = AssumeRoleWithSAML(ROLE, IDP, assertion=assertion, duration="4h")
     fields = hop.cache_fields()
-    assert fields["Subject"].startswith("sha256:")
+    assert fields["Token"].startswith("sha256:")
     assert assertions[0] not in repr(fields)
     client = RecordingClient()
     hop.call(client, duration=14400)
@@ -205,7 +207,10 @@ def test_saml_asks_the_callable_per_call_and_keys_on_the_saml_subject():
     bob = AssumeRoleWithSAML(
         ROLE, IDP, assertion=make_saml(ROLE, IDP, name_id="bob@example.com", session_name="bob")
     )
-    assert bob.cache_fields()["Subject"] != fields["Subject"]
+    assert bob.cache_fields()["Token"] != fields["Token"]
+    same_subject = make_saml(ROLE, IDP, name_id="alice@example.com", session_name="alice")
+    forged = AssumeRoleWithSAML(ROLE, IDP, assertion=same_subject + "AAAA")
+    assert forged.cache_fields()["Token"] != fields["Token"], "same Issuer and NameID"
     assert "assertion" not in repr(bob)
 
 

@@ -329,7 +329,8 @@ def test_one_refresh_of_a_chain_asks_the_token_callable_once(isolated_aws, sts, 
         asked, assertion = counted(module_assertion)
         first: Any = AssumeRoleWithSAML(ROLE, IDP, assertion=assertion)
     else:
-        asked, token = counted(module_token)
+        same_token = module_token()  # a new token is a new key: it would go to STS
+        asked, token = counted(lambda: same_token)
         first = AssumeRoleWithWebIdentity(ROLE, token=token, session_name="ci")
     cache = MemoryCache()
 

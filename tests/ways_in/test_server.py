@@ -178,6 +178,30 @@ def test_idp_communication_errors_are_retried_then_reported(
     assert sts_proxy.calls("AssumeRoleWithWebIdentity") >= 1
 
 
+def test_a_forged_web_identity_token_with_the_victims_claims_goes_to_sts_and_is_refused(
+    moto_server, world, proxied_aws_env, sts_proxy
+):
+    victim = make_jwt("repo:org/app:ref:refs/heads/main")
+    header, claims, _ = victim.split(".")
+    forged = f"{header}.{claims}.Zm9yZ2VkLXNpZ25hdHVyZQ"
+    sts_proxy.sign_tokens(victim)
+    cache = MemoryCache()
+
+    def session(token: str) -> RefreshableSession:
+        hop = AssumeRoleWithWebIdentity(world.role_arn, token=token, session_name="ci")
+        return RefreshableSession(hop, cache=cache, region="us-west-2")
+
+    with moto_server.admin():
+        stolen = keys(session(victim))
+        assert keys(session(victim)) == stolen, "the same token finds its entry"
+        assert sts_proxy.calls("AssumeRoleWithWebIdentity") == 1
+        attacker = session(forged)
+        with pytest.raises(RefreshError, match="InvalidIdentityToken"):
+            keys(attacker)
+    assert sts_proxy.calls("AssumeRoleWithWebIdentity") == 2, "the forged token went to STS"
+    assert attacker.get_credentials().credentials is None
+
+
 # SAML -------------------------------------------------------------------------------------------
 
 
@@ -252,6 +276,32 @@ def test_saml_errors_are_clear_refresh_errors(moto_server, world, proxied_aws_en
     )
     with pytest.raises(RefreshError, match=r"AssumeRoleWithSAML.*Specified provider doesn.t exist"):
         keys(session)
+
+
+def test_a_forged_saml_assertion_naming_the_victim_goes_to_sts_and_is_refused(
+    moto_server, world, proxied_aws_env, sts_proxy
+):
+    def assertion(signature: str) -> str:
+        return make_saml(
+            world.role_arn, IDP, name_id="alice@corp", session_name="alice", signature=signature
+        )
+
+    victim, forged = assertion("dmFsaWQ="), assertion("Zm9yZ2Vk")
+    sts_proxy.sign_tokens(victim)
+    cache = MemoryCache()
+
+    def session(text: str) -> RefreshableSession:
+        hop = AssumeRoleWithSAML(world.role_arn, IDP, assertion=text, duration="1h")
+        return RefreshableSession(hop, cache=cache, region="us-west-2")
+
+    with moto_server.admin():
+        stolen = keys(session(victim))
+        assert keys(session(victim)) == stolen, "the same assertion finds its entry"
+        attacker = session(forged)
+        with pytest.raises(RefreshError, match="InvalidIdentityToken"):
+            keys(attacker)
+    assert sts_proxy.calls("AssumeRoleWithSAML") == 2, "the forged assertion went to STS"
+    assert attacker.get_credentials().credentials is None
 
 
 # MFA session tokens ------------------------------------------------------------------------------

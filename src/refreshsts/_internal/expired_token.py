@@ -2,13 +2,17 @@
 
 Clocks drift and credentials get revoked: a service may reject keys that refreshsts still
 thinks are valid. A `needs-retry` handler then refreshes them once (unless another thread
-already did since the request began) and asks botocore to resend at once, re-signed.
+already replaced the rejected keys) and asks botocore to resend at once, re-signed.
+
+It acts only on requests signed with the keys of the credentials it watches: a client given
+other keys (explicit ones, or S3 Express session keys) shares the botocore session and its
+handlers, and its rejected keys say nothing about ours.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RefreshError
@@ -16,24 +20,46 @@ from ..errors import RefreshError
 if TYPE_CHECKING:
     from ..credentials import RefreshingCredentials
 
-__all__ = ["EXPIRED_CODES", "register"]
+__all__ = ["EXPIRED_CODES", "register", "signing_key"]
 
 logger = logging.getLogger("refreshsts")
 
 EXPIRED_CODES = frozenset(
     {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
 )
-_STARTED = "refreshsts_started"
+_HELD = "refreshsts_held"
+_SIGNED = "refreshsts_signed"
 _RETRIED = "refreshsts_retried"
+_CREDENTIAL = re.compile(r"Credential=([^/,\s&]+)/")
+
+
+def signing_key(request: Any) -> str | None:
+    """The access key id a signed request names: its Authorization header or presigned URL."""
+    value = request.headers.get("Authorization") or ""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    match = _CREDENTIAL.search(value) or _CREDENTIAL.search(
+        str(request.url or "").replace("X-Amz-Credential=", "Credential=")
+    )
+    return match.group(1) if match else None
 
 
 class _Handler:
     def __init__(self, credentials: RefreshingCredentials) -> None:
         self._credentials = credentials
 
+    def _key_in_hand(self) -> str | None:
+        current = self._credentials.credentials
+        return None if current is None else current.access_key_id
+
     def before_call(self, context: dict[str, Any] | None = None, **_: Any) -> None:
         if context is not None:
-            context[_STARTED] = time.time()
+            context[_HELD] = self._key_in_hand()
+
+    def before_send(self, request: Any = None, **_: Any) -> None:
+        context = getattr(request, "context", None)
+        if isinstance(context, dict):
+            context[_SIGNED] = signing_key(request)
 
     def needs_retry(
         self, response: Any = None, request_dict: dict[str, Any] | None = None, **_: Any
@@ -44,12 +70,18 @@ class _Handler:
         context = request_dict.setdefault("context", {})
         if code not in EXPIRED_CODES or context.get(_RETRIED):
             return None
-        context[_RETRIED] = True
         creds = self._credentials
-        if creds.installed_at <= context.get(_STARTED, float("inf")):
+        signed = context.get(_SIGNED)
+        if signed is None or signed not in (context.get(_HELD), self._key_in_hand()):
+            logger.debug("%s answered by a request signed with other keys: left alone", code)
+            return None
+        context[_RETRIED] = True
+        # Keys, not clocks, tell whether another thread refreshed since the request was
+        # signed: a wall clock set back or forward cannot fake or hide that.
+        if signed == self._key_in_hand():
             logger.warning("%s rejected as %s; refreshing and retrying once", creds.label, code)
             try:
-                creds.refresh()
+                creds.refresh(rejected=signed)
             except RefreshError as exc:
                 logger.warning("forced refresh of %s failed: %s", creds.label, exc)
                 return None
@@ -60,4 +92,8 @@ def register(botocore_session: Any, credentials: RefreshingCredentials) -> None:
     """Install the handler on `botocore_session` for clients signed by `credentials`."""
     handler = _Handler(credentials)
     botocore_session.register("before-call", handler.before_call, unique_id="refreshsts-started")
+    # First, so that a stub answering before-send (moto's mock, say) cannot skip it.
+    botocore_session.get_component("event_emitter").register_first(
+        "before-send", handler.before_send, unique_id="refreshsts-signed"
+    )
     botocore_session.register("needs-retry", handler.needs_retry, unique_id="refreshsts-expired")

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         output["SessionToken"] = creds.session_token
     if creds.expiration is not None:
         output["Expiration"] = rfc3339(creds.expiration)
+    if creds.account_id is not None:
+        output["AccountId"] = creds.account_id
     sys.stdout.write(json.dumps(output, indent=2) + "\n")
     return 0
 

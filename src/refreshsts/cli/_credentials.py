@@ -6,6 +6,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 
 from .. import RefreshableSession
+from .._temporary import account_of
 
 __all__ = ["Snapshot", "account_of", "rfc3339", "role_arn_of", "snapshot"]
 
@@ -19,6 +20,7 @@ class Snapshot:
     session_token: str | None = field(repr=False)
     expiration: _dt.datetime | None
     arn: str | None
+    account_id: str | None = None
 
 
 def snapshot(session: RefreshableSession) -> Snapshot:
@@ -32,13 +34,21 @@ def snapshot(session: RefreshableSession) -> Snapshot:
     current = getattr(credentials, "credentials", None)
     if current is not None and current.access_key_id == frozen.access_key:
         expiration = _dt.datetime.fromtimestamp(current.expiration, _dt.timezone.utc)
-        return Snapshot(frozen.access_key, frozen.secret_key, frozen.token, expiration, current.arn)
+        return Snapshot(
+            frozen.access_key,
+            frozen.secret_key,
+            frozen.token,
+            expiration,
+            current.arn,
+            current.account_id,
+        )
     return Snapshot(
         frozen.access_key,
         frozen.secret_key,
         frozen.token,
         getattr(credentials, "expiration", None),
         None,
+        getattr(frozen, "account_id", None),
     )
 
 
@@ -52,8 +62,3 @@ def role_arn_of(session: RefreshableSession) -> str | None:
     hops = session.hops
     arn = getattr(hops[-1], "role_arn", None) if hops else None
     return arn if isinstance(arn, str) else None
-
-
-def account_of(arn: str | None) -> str | None:
-    parts = (arn or "").split(":")
-    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None

@@ -32,6 +32,8 @@ def variables(creds: Snapshot) -> dict[str, str]:
         names["AWS_SECURITY_TOKEN"] = creds.session_token
     if creds.expiration is not None:
         names["AWS_CREDENTIAL_EXPIRATION"] = rfc3339(creds.expiration)
+    if creds.account_id is not None:
+        names["AWS_ACCOUNT_ID"] = creds.account_id
     return names
 
 
@@ -81,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="print the credentials as shell, dotenv or JSON assignments",
         description=(
             "Print AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, "
-            "AWS_SECURITY_TOKEN and AWS_CREDENTIAL_EXPIRATION, e.g. "
+            "AWS_SECURITY_TOKEN, AWS_CREDENTIAL_EXPIRATION and AWS_ACCOUNT_ID, e.g. "
             'eval "$(refreshsts export --role-arn ARN)". They are a snapshot: they do not '
             "refresh; prefer credential-process or exec for anything long."
         ),

@@ -188,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         role_arn = role_arn_of(session)
         if role_arn is not None:
             body["RoleArn"] = role_arn
-        account = account_of(creds.arn) or account_of(role_arn)
+        account = creds.account_id or account_of(role_arn)
         if account is not None:
             body["AccountId"] = account
         self._reply(200, body)

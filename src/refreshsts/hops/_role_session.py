@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, SupportsIndex
@@ -61,9 +60,10 @@ class FederatedRoleHop(RoleSessionHop):
     """A role session for an identity provider's token: AssumeRoleWithWebIdentity or WithSAML.
 
     The token is the proof, so the request is unsigned and the hop must come first. The
-    token is read when the first cache key is made and held, unsent, for the other keys and
-    the STS call of the same refresh, so a callable is asked once per refresh; it never
-    enters a key, a log, a repr or a pickle.
+    token is read when a refresh makes its cache keys and held, unsent, for the other keys
+    and the STS call of the same refresh, so a callable is asked once per refresh. Keys hold
+    a digest of the whole token, never the token: a cached entry serves only a caller
+    presenting the token it was fetched with, and a new token costs one STS call.
     """
 
     unsigned: ClassVar[bool] = True
@@ -72,15 +72,13 @@ class FederatedRoleHop(RoleSessionHop):
     """The request parameter the token goes in, e.g. ``"WebIdentityToken"``."""
     picklable_instead: ClassVar[str]
     """What to pass instead of fixed text for the hop to pickle."""
+    proof_kind: ClassVar[str]
+    """What the token is (``"jwt"``, ``"saml"``), for its digest in cache keys."""
 
     _token: _tokens.Reader
 
     def limits(self, *, chained: bool) -> DurationLimits:
         return FEDERATED_ROLE_LIMITS
-
-    @abc.abstractmethod
-    def _subject(self, token: str) -> str:
-        """A digest of who `token` names: what the cache key holds instead of the token."""
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         """Call STS with the held token, or one read now.
@@ -99,7 +97,7 @@ class FederatedRoleHop(RoleSessionHop):
 
     def cache_fields(self) -> Mapping[str, Any]:
         token = self._token.read_for_key()
-        return {**super().cache_fields(), "Subject": self._subject(token)}
+        return {**super().cache_fields(), "Token": _tokens.token_digest(self.proof_kind, token)}
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
         if self._token.fixed:

@@ -1,17 +1,15 @@
 """Tokens and assertions read at call time: from a file, a callable, or fixed text.
 
-None of them ever enters a cache key, a log line or a repr; a cache key holds only a digest
-of who the token names (a JWT's issuer, subject and audience; a SAML issuer and NameID).
+None of them ever enters a cache key, a log line or a repr. A cache key holds a digest of the
+whole token instead: the claims inside a token prove nothing until STS has checked its
+signature, so a cached entry may only serve a caller presenting the very token it was
+fetched with.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +24,7 @@ __all__ = [
     "TokenLike",
     "check_source",
     "check_token",
-    "jwt_subject",
-    "saml_subject",
+    "token_digest",
 ]
 
 TokenLike = Union[str, Callable[[], str]]
@@ -194,36 +191,13 @@ def _reader(
     return Reader(where, file=file, value=value, name=name, chars=chars)
 
 
-def digest(*parts: object) -> str:
-    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+def token_digest(kind: str, token: str) -> str:
+    """A digest of the whole `token` (`kind`: "jwt", "saml"), for cache keys.
 
-
-def jwt_subject(token: str) -> str:
-    """A digest of the JWT's issuer, subject and audience; of the whole token if opaque."""
-    parts = token.split(".")
-    if len(parts) == 3:
-        try:
-            padded = parts[1] + "=" * (-len(parts[1]) % 4)
-            claims = json.loads(base64.urlsafe_b64decode(padded))
-        except (ValueError, binascii.Error):
-            claims = None
-        if isinstance(claims, dict) and "sub" in claims:
-            return digest("jwt", claims.get("iss"), claims.get("sub"), claims.get("aud"))
-    return digest("opaque", hashlib.sha256(token.encode()).hexdigest())
-
-
-_ISSUER = re.compile(r"<(?:\w+:)?Issuer\b[^>]*>\s*([^<]*?)\s*</", re.S)
-_NAME_ID = re.compile(r"<(?:\w+:)?NameID\b[^>]*>\s*([^<]*?)\s*</", re.S)
-
-
-def saml_subject(assertion: str) -> str:
-    """A digest of the SAML response's issuer and NameID; of the whole assertion if unreadable."""
-    try:
-        xml = base64.b64decode(assertion, validate=False).decode("utf-8", "replace")
-    except (ValueError, binascii.Error):
-        xml = ""
-    issuer, name_id = _ISSUER.search(xml), _NAME_ID.search(xml)
-    if issuer and name_id:
-        return digest("saml", issuer.group(1), name_id.group(1))
-    return digest("opaque", hashlib.sha256(assertion.encode()).hexdigest())
+    Keys built from a token's claims (JWT iss/sub/aud, SAML Issuer/NameID) would hand a
+    cached entry to anyone who forges a token with those claims and a bad signature; a
+    digest of the whole token binds the entry to the token STS accepted. SHA-256 does not
+    reveal the token, whose signature alone holds far too many bits to guess.
+    """
+    material = f"refreshsts {kind} token\0{token}".encode()
+    return "sha256:" + hashlib.sha256(material).hexdigest()

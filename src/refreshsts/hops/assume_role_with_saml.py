@@ -38,6 +38,7 @@ class AssumeRoleWithSAML(FederatedRoleHop):
 
     operation: ClassVar[str] = "AssumeRoleWithSAML"
     token_parameter: ClassVar[str] = "SAMLAssertion"  # noqa: S105 - a parameter name
+    proof_kind: ClassVar[str] = "saml"
     picklable_instead: ClassVar[str] = (
         "pass assertion= a callable returning the assertion (itself picklable, such as a "
         "module-level function)"
@@ -86,6 +87,3 @@ class AssumeRoleWithSAML(FederatedRoleHop):
     def read_assertion(self) -> str:
         """The assertion now: the callable asked, or the fixed text."""
         return self._token.read()
-
-    def _subject(self, token: str) -> str:
-        return _tokens.saml_subject(token)

@@ -27,8 +27,8 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
     and must be the first hop. Pass exactly one of `token_file` (read afresh on every refresh,
     as EKS and GitHub Actions rotate it) or `token` (a callable returning the token, or the
     token itself). The token never enters a log, a repr, a pickle or a cache key; the cache
-    key holds a digest of the token's issuer, subject and audience instead, and a hop given
-    the token itself refuses to pickle.
+    key holds a digest of the whole token instead (so a forged token naming the same subject
+    never finds a cached entry), and a hop given the token itself refuses to pickle.
     """
 
     role_arn: str
@@ -42,6 +42,7 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
 
     operation: ClassVar[str] = "AssumeRoleWithWebIdentity"
     token_parameter: ClassVar[str] = "WebIdentityToken"  # noqa: S105 - a parameter name
+    proof_kind: ClassVar[str] = "jwt"
     picklable_instead: ClassVar[str] = (
         "pass token_file= (a path, read afresh on every refresh) or token= a callable "
         "returning the token (itself picklable, such as a module-level function)"
@@ -100,9 +101,6 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
     def read_token(self) -> str:
         """The token now: the file read afresh, or the callable asked."""
         return self._token.read()
-
-    def _subject(self, token: str) -> str:
-        return _tokens.jwt_subject(token)
 
     def cache_fields(self) -> Mapping[str, Any]:
         # The default name differs per process; keying on it would split a shared cache.
