@@ -217,12 +217,55 @@ def test_the_endpoint_socket_is_not_inherited_by_children():
         assert server._httpd.socket.family == socket.AF_INET
 
 
-def test_serve_never_writes_the_token_through_a_symlink(world, proxied_aws_env, cli, tmp_path):
+def test_serve_never_writes_the_token_through_a_symlink(
+    world, proxied_aws_env, sts_proxy, cli, tmp_path
+):
     target = tmp_path / "elsewhere"
     target.write_text("untouched")
     link = tmp_path / "token"
     link.symlink_to(target)
     done = cli("serve", *role_args(world), "--token-file", str(link))
-    assert done.returncode == 1
+    assert done.returncode == 2
+    assert "already exists" in done.stderr
     assert link.is_symlink()
     assert target.read_text() == "untouched"
+    assert sts_proxy.calls() == 0
+
+
+def test_serve_refuses_an_existing_token_file_and_leaves_it_alone(
+    world, proxied_aws_env, sts_proxy, cli, tmp_path
+):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("someone's work")
+    existing.chmod(0o644)
+    done = cli("serve", *role_args(world), "--token-file", str(existing))
+    assert done.returncode == 2
+    assert str(existing) in done.stderr
+    assert existing.read_text() == "someone's work"
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o644
+    assert sts_proxy.calls() == 0
+
+
+def test_serve_removes_on_exit_only_the_token_file_it_created(
+    world, proxied_aws_env, cache_home, tmp_path
+):
+    token_file = tmp_path / "token"
+    process = subprocess.Popen(
+        [*REFRESHSTS, "serve", *role_args(world), "--token-file", str(token_file)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("export AWS_CONTAINER_CREDENTIALS_FULL_URI=")
+        token_file.unlink()
+        token_file.write_text("another program's file, same name")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert token_file.read_text() == "another program's file, same name"
