@@ -18,7 +18,7 @@ from typing import Any, Literal, NoReturn
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
-from ._internal import scheduler, worker
+from ._internal import scheduler, withheld, worker
 from ._internal.backoff import Backoff
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache
@@ -387,7 +387,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
     def _load(self, *, newer_than: float, rejected: str | None) -> TemporaryCredentials:
         if self._key is None:
-            self._key = self._cache_key()
+            self._key = withheld.calling(self._cache_key)
         key = self._key
         found = self._usable_entry(self._cache_get(key), newer_than, rejected)
         if found is not None:
@@ -407,7 +407,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             if found is not None:
                 return found
             try:
-                fresh = self._refresh_using()
+                fresh = withheld.calling(self._refresh_using)
             except Exception as exc:
                 if (
                     cached is not None

@@ -11,6 +11,7 @@ import pytest
 from cli_helpers import PROFILE, leaks, role_args
 
 import refreshsts
+from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credentials
 
 RO_PROFILE = "s3-read-only"
 
@@ -164,3 +165,17 @@ def test_from_profile_reads_the_role_from_the_config(world, proxied_aws_env, sts
     assert sts_proxy.signers("AssumeRole") == [world.access_key_id]
     whoami = cli("whoami", "--from-profile", "from-config")
     assert json.loads(whoami.stdout)["Arn"].endswith(f"/{world.role_name}/mytestsession")
+
+
+def test_an_unparsable_sts_answer_never_reaches_stderr(world, proxied_aws_env, sts_proxy, cli):
+    sts_proxy.fail_all(("raw", 200, garbled_credentials()), action="AssumeRole")
+    done = cli("-vv", "credential-process", *role_args(world), "--no-cache")
+    assert done.returncode == 1
+    assert "ResponseParserError" in done.stderr
+    assert leaks(done.stdout + done.stderr, GARBLED_SECRET, GARBLED_TOKEN) == []
+    sts_proxy.heal()
+    sts_proxy.fail_all(("raw", 200, garbled_credentials()), action="GetCallerIdentity")
+    done = cli("-vv", "whoami", *role_args(world), "--no-cache")
+    assert done.returncode == 1
+    assert "ResponseParserError" in done.stderr
+    assert leaks(done.stdout + done.stderr, GARBLED_SECRET, GARBLED_TOKEN) == []

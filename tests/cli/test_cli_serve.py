@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ import pytest
 from cli_helpers import REFRESHSTS, role_args
 
 from fixtures.moto_server import free_port
+from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credentials
 from refreshsts import AssumeRole, NoCache, RefreshableSession
 from refreshsts.cli._server import CredentialServer
 
@@ -107,6 +109,20 @@ def test_a_refresh_failure_is_a_500_without_secrets(world, proxied_aws_env, sts_
     assert status == 500
     assert body["code"] == "RefreshError"
     assert world.secret_access_key not in json.dumps(body)
+
+
+def test_an_unparsable_sts_answer_is_a_500_without_its_body(
+    world, proxied_aws_env, sts_proxy, caplog
+):
+    caplog.set_level(logging.DEBUG, logger="refreshsts")
+    sts_proxy.fail_all(("raw", 200, garbled_credentials()))
+    with CredentialServer(default=seed_session(world)) as server:
+        status, body = get(server.uri(), server.token)
+    assert status == 500
+    assert "ResponseParserError" in body["message"]
+    told = json.dumps(body) + caplog.text
+    assert GARBLED_SECRET not in told
+    assert GARBLED_TOKEN not in told
 
 
 def listening_addresses(port):

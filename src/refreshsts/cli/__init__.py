@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import ConfigurationError, RefreshError, __version__
+from .._internal.withheld import withheld
 from . import _credential_process, _exec, _export, _serve, _status
 
 __all__ = ["main"]
@@ -66,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # botocore errors and the like: a message, not a traceback
-        logging.getLogger("refreshsts.cli").debug("failed", exc_info=True)
-        _error(f"{type(exc).__name__}: {exc}")
+        safe = withheld(exc)
+        logging.getLogger("refreshsts.cli").debug("failed", exc_info=safe)
+        _error(f"{type(safe).__name__}: {safe}")
         return EXIT_FAILURE
     return status
 

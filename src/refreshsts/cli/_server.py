@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from .. import ConfigurationError, RefreshableSession
+from .._internal.withheld import withheld
 from ._credentials import account_of, rfc3339, role_arn_of, snapshot
 
 __all__ = ["CredentialServer", "loopback_address"]
@@ -175,8 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             creds = snapshot(session)
         except Exception as exc:
-            logger.warning("credential endpoint: %s: %s: %s", path, type(exc).__name__, exc)
-            self._reply(500, {"code": type(exc).__name__, "message": str(exc)})
+            safe = withheld(exc)
+            logger.warning("credential endpoint: %s: %s: %s", path, type(safe).__name__, safe)
+            self._reply(500, {"code": type(safe).__name__, "message": str(safe)})
             return
         body: dict[str, Any] = {
             "AccessKeyId": creds.access_key_id,
