@@ -9,6 +9,8 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,7 +22,7 @@ from cli_helpers import REFRESHSTS, role_args
 from fixtures.moto_server import free_port
 from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credentials
 from refreshsts import AssumeRole, NoCache, RefreshableSession
-from refreshsts.cli._server import CredentialServer
+from refreshsts.cli._server import CredentialServer, _HTTPServer
 
 
 def get(url, token=None, method="GET"):
@@ -123,6 +125,53 @@ def test_an_unparsable_sts_answer_is_a_500_without_its_body(
     told = json.dumps(body) + caplog.text
     assert GARBLED_SECRET not in told
     assert GARBLED_TOKEN not in told
+
+
+def read_until_closed(sock, timeout):
+    """Everything `sock` receives until the server closes it; fails after `timeout` s."""
+    sock.settimeout(timeout)
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def test_300_idle_connections_neither_pin_threads_nor_delay_an_answer(server, sts_proxy):
+    threads_before = threading.active_count()
+    idle = [socket.create_connection((server.host, server.port), timeout=2) for _ in range(300)]
+    try:
+        time.sleep(0.3)
+        assert threading.active_count() <= threads_before + 1
+        started = time.monotonic()
+        status, body = get(server.uri(), server.token)
+        assert status == 200
+        assert body["AccessKeyId"]
+        assert time.monotonic() - started < 2.0
+        assert threading.active_count() <= threads_before + _HTTPServer.workers
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_an_unauthenticated_connection_gets_one_reply_then_is_closed(server):
+    with socket.create_connection((server.host, server.port), timeout=2) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 3)
+        received = read_until_closed(sock, timeout=3)
+    assert received.count(b"HTTP/1.1 ") == 1
+    assert received.startswith(b"HTTP/1.1 403")
+
+
+def test_slow_and_silent_connections_are_closed_after_their_timeouts(monkeypatch):
+    monkeypatch.setattr(_HTTPServer, "read_timeout", 0.5)
+    monkeypatch.setattr(_HTTPServer, "idle_timeout", 0.5)
+    with CredentialServer() as running:
+        address = (running.host, running.port)
+        with socket.create_connection(address) as silent, socket.create_connection(address) as slow:
+            slow.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")  # and never the end of it
+            started = time.monotonic()
+            assert read_until_closed(silent, timeout=3) == b""
+            assert b"200" not in read_until_closed(slow, timeout=3)
+            assert time.monotonic() - started < 2.5
 
 
 def listening_addresses(port):
