@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shlex
 import sys
 
@@ -179,3 +180,20 @@ def test_an_unparsable_sts_answer_never_reaches_stderr(world, proxied_aws_env, s
     assert done.returncode == 1
     assert "ResponseParserError" in done.stderr
     assert leaks(done.stdout + done.stderr, GARBLED_SECRET, GARBLED_TOKEN) == []
+
+
+def test_a_fifo_in_place_of_the_entry_hangs_neither_credential_process_nor_status(
+    world, proxied_aws_env, sts_proxy, cli, cache_home
+):
+    assert cli("credential-process", *role_args(world)).returncode == 0
+    (entry,) = (cache_home / "refreshsts").glob("*.json")
+    entry.unlink()
+    os.mkfifo(entry, 0o600)
+    status = cli("status", "--json", timeout=20)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["cache"]["entries"] == []
+    again = cli("credential-process", *role_args(world), timeout=20)
+    assert again.returncode == 0, again.stderr
+    assert "not a regular file" in again.stderr
+    assert sts_proxy.calls("AssumeRole") == 2
+    assert entry.is_file()
