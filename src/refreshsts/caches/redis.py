@@ -68,6 +68,7 @@ end
 return redis.call("get", KEYS[1])
 """
 _FINGERPRINT_BYTES = 64
+_ISSUED_SLACK = 0.001  # entries keep microseconds: a time read back may differ by a rounding
 _RELEASE = """
 if redis.call("get", KEYS[1]) == ARGV[1] then
     return redis.call("del", KEYS[1])
@@ -90,9 +91,10 @@ class _Newest:
     def accept(self, name: str, issued: float) -> bool:
         """Record `issued` for `name`; False when it is older than one already seen."""
         with self._lock:
-            if issued < self._issued.get(name, float("-inf")):
+            newest = self._issued.get(name, float("-inf"))
+            if issued < newest - _ISSUED_SLACK:
                 return False
-            self._issued[name] = issued
+            self._issued[name] = max(issued, newest)
             return True
 
 
