@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -36,6 +37,24 @@ def get(url, token=None, method="GET"):
     except urllib.error.HTTPError as error:
         body = error.read()
         return error.code, json.loads(body) if body else None
+
+
+@contextlib.contextmanager
+def serve_process(*args):
+    """`refreshsts serve ARGS` as a process with text pipes, killed if left running."""
+    process = subprocess.Popen(
+        [*REFRESHSTS, "serve", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def seed_session(world, name="mytestsession"):
@@ -252,14 +271,7 @@ def test_serve_refuses_a_non_loopback_host(world, proxied_aws_env, cli):
 
 def test_serve_prints_the_token_on_stderr_without_a_token_file(world, proxied_aws_env, cache_home):
     port = free_port()
-    process = subprocess.Popen(
-        [*REFRESHSTS, "serve", *role_args(world), "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with serve_process(*role_args(world), "--port", str(port)) as process:
         assert process.stdout is not None and process.stderr is not None
         assert process.stdout.readline().startswith("export AWS_CONTAINER_CREDENTIALS_FULL_URI=")
         line = process.stderr.readline()
@@ -268,10 +280,6 @@ def test_serve_prints_the_token_on_stderr_without_a_token_file(world, proxied_aw
         assert get(f"http://127.0.0.1:{port}/", token)[0] == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert token not in process.stdout.read()
 
 
@@ -315,22 +323,11 @@ def test_serve_removes_on_exit_only_the_token_file_it_created(
     world, proxied_aws_env, cache_home, tmp_path
 ):
     token_file = tmp_path / "token"
-    process = subprocess.Popen(
-        [*REFRESHSTS, "serve", *role_args(world), "--token-file", str(token_file)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with serve_process(*role_args(world), "--token-file", str(token_file)) as process:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("export AWS_CONTAINER_CREDENTIALS_FULL_URI=")
         token_file.unlink()
         token_file.write_text("another program's file, same name")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert token_file.read_text() == "another program's file, same name"
