@@ -18,6 +18,7 @@ import pytest
 import redis
 import single_flight
 
+import refreshsts.caches.redis as redis_module
 from fixtures.fakes import wait_for_child
 from refreshsts import ConfigurationError
 from refreshsts._internal.crypto import (
@@ -527,6 +528,23 @@ def test_a_forked_child_leaves_the_lock_to_its_parent(cache: RedisCache, raw, ke
         if pid == 0:
             os._exit(0)
     assert raw.get(lock_name(cache, key)) is None
+
+
+def test_a_child_forked_while_the_newest_entry_record_is_busy_can_still_read(
+    cache: RedisCache, credentials, key: str
+) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork")
+    entry = credentials()
+    cache.set(key, entry)
+    with redis_module._NEWEST._lock:  # as if another thread were reading an entry
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(0 if cache.get(key) == entry else 1)
+            finally:
+                os._exit(2)
+    assert wait_for_child(pid, 10, "the forked child hung on the parent's lock") == 0
 
 
 # -- Redis trouble never stops the application ------------------------------------------------

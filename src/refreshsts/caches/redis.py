@@ -97,8 +97,14 @@ class _Newest:
             self._issued[name] = max(issued, newest)
             return True
 
+    def after_fork_in_child(self) -> None:
+        """A lock held by a parent thread at fork time would never be released in the child."""
+        self._lock = threading.Lock()
+
 
 _NEWEST = _Newest()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_NEWEST.after_fork_in_child)
 
 
 def _import_redis() -> ModuleType:
