@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
             f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}"
         ) from None
     token_file = Path(args.token_file) if args.token_file else None
-    written: int | None = None
+    token_fd: int | None = None
     try:
         if token_file is not None:
-            written = _write_secret(token_file, server.token)
+            token_fd = _write_secret(token_file, server.token)
         for session in (default, *roles.values()):
             snapshot(session)  # refuse to start with a role that cannot be assumed
         # SIGTERM is a clean stop from the announcement on: a caller may stop us once it has it
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
             server.serve_forever()
     finally:
         server.stop()
-        if written is not None and token_file is not None:
-            _remove_if_ours(token_file, written)
+        if token_fd is not None and token_file is not None:
+            _remove_if_ours(token_file, token_fd)
     return 0
 
 
