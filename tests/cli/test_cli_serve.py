@@ -193,6 +193,23 @@ def test_slow_and_silent_connections_are_closed_after_their_timeouts(monkeypatch
             assert time.monotonic() - started < 2.5
 
 
+def test_stopping_cuts_off_a_request_still_arriving():
+    running = CredentialServer().start()
+    with socket.create_connection((running.host, running.port)) as slow:
+        slow.sendall(b"GET / HTTP/1.1\r\n")  # a worker now waits for the rest
+        time.sleep(0.5)
+        started = time.monotonic()
+        running.stop()
+        assert read_until_closed(slow, timeout=3) == b""
+        assert time.monotonic() - started < 1.5
+    for _ in range(40):
+        workers = [t for t in threading.enumerate() if t.name.startswith("refreshsts-endpoint")]
+        if not workers:
+            break
+        time.sleep(0.05)
+    assert workers == []
+
+
 def listening_addresses(port):
     """Local addresses in LISTEN state on `port`, read from /proc/net/tcp{,6}."""
     found = []
