@@ -19,7 +19,7 @@ from typing import Any, Literal, NoReturn
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
-from ._internal import flights, scheduler, sts_errors, worker
+from ._internal import flights, scheduler, sts_errors, withheld, worker
 from ._internal.backoff import Backoff
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache, NoCache
@@ -428,7 +428,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     def _load(self, *, newer_than: float, rejected: str | None) -> TemporaryCredentials:
         # Made afresh on every load: a key names the token the hop presents now, so an
         # entry is never found with a token it was not fetched with (say one since expired).
-        key = self._cache_key()
+        key = withheld.calling(self._cache_key)
         found = self._usable_entry(self._cache_get(key), newer_than, rejected)
         if found is not None:
             logger.debug("%s: using cached credentials", self.label)
@@ -472,7 +472,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             if found is not None:
                 return found
             try:
-                fresh = self._refresh_using()
+                fresh = withheld.calling(self._refresh_using)
             except Exception as exc:
                 if (
                     cached is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -143,12 +144,35 @@ def test_default_directory_follows_xdg_then_home(
     assert mode(cache.directory) == 0o700
 
 
-def test_a_loose_directory_of_ours_is_tightened(directory: Path, warnings) -> None:
-    directory.mkdir(mode=0o755)
+@pytest.mark.parametrize("loose", [0o777, 0o770, 0o730, 0o1777, 0o1700], ids=oct)
+def test_an_existing_directory_others_can_write_to_is_refused_and_left_alone(
+    directory: Path, loose: int
+) -> None:
+    directory.mkdir()
+    directory.chmod(loose)
+    with pytest.raises(ConfigurationError, match=f"has mode {loose:04o}") as caught:
+        FileCache(directory)
+    assert repr(str(directory)) in str(caught.value)
+    assert mode(directory) == loose
+    assert list(directory.iterdir()) == []
+
+
+def test_a_readable_directory_of_ours_is_used_as_it_is(directory: Path, credentials, key, warnings):
+    directory.mkdir()
     directory.chmod(0o755)
+    cache = FileCache(directory)
+    cache.set(key, credentials())
+    assert mode(directory) == 0o755
+    assert "leaves it as it is" in warnings.text
+    assert mode(entry_path(cache, key)) == 0o600
+
+
+def test_a_private_directory_of_ours_is_used_silently(directory: Path, warnings) -> None:
+    directory.mkdir()
+    directory.chmod(0o700)
     FileCache(directory)
     assert mode(directory) == 0o700
-    assert "tightening it to 0700" in warnings.text
+    assert warnings.records == []
 
 
 def test_a_directory_of_another_user_is_refused(directory: Path) -> None:
@@ -333,6 +357,120 @@ def test_symlinks_and_directories_are_not_followed(
     assert cache.get(dir_key) is None
     assert "cannot be opened" in warnings.text
     assert "not a regular file" in warnings.text
+
+
+def finishes(function, seconds: float = 5.0):
+    """(True, result) when `function()` returns within `seconds`, else (False, None)."""
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(function()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return (not worker.is_alive(), result[0] if result else None)
+
+
+def release_fifo(path: Path) -> None:
+    """Give a FIFO a writer, so a reader blocked in open() (on the old code) gets free."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_a_fifo_planted_as_an_entry_or_marker_is_a_miss_not_a_hang(
+    directory: Path, credentials, key, secret_key, warnings
+) -> None:
+    cache = FileCache(directory, key=secret_key)
+    entry, marker = entry_path(cache, key), directory / "key-fingerprint"
+    os.mkfifo(entry, 0o600)
+    os.mkfifo(marker, 0o600)
+    try:
+        assert finishes(lambda: cache.get(key)) == (True, None)
+        assert finishes(lambda: list(cache.entries())) == (True, [])
+    finally:
+        release_fifo(entry)
+        release_fifo(marker)
+    assert "not a regular file" in warnings.text
+    fresh = credentials()
+    cache.set(key, fresh)
+    assert cache.get(key) == fresh
+
+
+# -- tidying ---------------------------------------------------------------------------------
+
+
+def age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+def test_stale_temp_files_of_ours_are_swept_on_open(directory: Path, key: str) -> None:
+    FileCache(directory)
+    stale = directory / f".{key}.json.x1y2z3.tmp"
+    fresh = directory / f".{key}.json.a1b2c3.tmp"
+    stale_marker = directory / ".key-fingerprint.q9w8e7.tmp"
+    for path in (stale, fresh, stale_marker):
+        path.write_text('{"SecretAccessKey": "left by a crash"}')
+    age(stale, 120)
+    age(stale_marker, 3600)
+    FileCache(directory)
+    assert sorted(path.name for path in directory.iterdir()) == [fresh.name]
+
+
+def test_temp_files_of_another_user_are_left_alone(directory: Path, key: str) -> None:
+    needs_root()
+    FileCache(directory)
+    theirs = directory / f".{key}.json.x1y2z3.tmp"
+    theirs.write_text("")
+    os.chown(theirs, OTHER_UID, -1)
+    age(theirs, 120)
+    FileCache(directory)
+    assert theirs.exists()
+
+
+def test_expired_entries_and_their_idle_locks_are_pruned_on_write(
+    directory: Path, credentials, monkeypatch
+) -> None:
+    monkeypatch.setattr(file_module, "_EXPIRED_GRACE", 0.0)
+    planter, other = FileCache(directory), FileCache(directory, key=generate_key())
+    planter._tidied_at = other._tidied_at = time.monotonic()  # they plant, never prune
+    live, dead, busy, foreign_old, foreign_new = (f"{n:02x}" * 32 for n in range(1, 6))
+    planter.set(dead, credentials(seconds=-60))
+    with planter.lock(dead, timeout=0):
+        pass
+    with planter.lock(busy, timeout=0):
+        pass
+    other.set(foreign_old, credentials())
+    other.set(foreign_new, credentials())
+    age(entry_path(other, foreign_old), file_module._LONGEST_LIFETIME + 60)
+    (directory / "notes.txt").write_text("not ours to judge")
+    time.sleep(0.05)  # lock files a little older than "now"
+    cache = FileCache(directory)
+    with cache.lock(busy, timeout=0) as held:
+        assert held
+        cache.set(live, credentials())
+    left = {path.name for path in directory.iterdir()}
+    assert f"{dead}.json" not in left
+    assert f"{dead}.lock" not in left
+    assert f"{busy}.lock" in left, "a held lock is never removed"
+    assert entry_path(other, foreign_old).name not in left
+    assert entry_path(other, foreign_new).name in left
+    assert {f"{live}.json", "notes.txt", "key-fingerprint"} <= left
+
+
+def test_pruning_is_bounded_and_comes_now_and_then(
+    directory: Path, credentials, monkeypatch
+) -> None:
+    monkeypatch.setattr(file_module, "_EXPIRED_GRACE", 0.0)
+    monkeypatch.setattr(file_module, "_TIDY_LIMIT", 5)
+    cache = FileCache(directory)
+    for n in range(20):
+        cache._tidied_at = time.monotonic()  # no pass while planting
+        cache.set(f"{n:02x}" * 32, credentials(seconds=-60))
+    assert len(list(directory.glob("*.json"))) == 20
+    cache._tidied_at = None
+    cache.set("ff" * 32, credentials())
+    assert len(list(directory.glob("*.json"))) >= 16, "no more than 5 names looked at"
+    remaining = len(list(directory.glob("*.json")))
+    cache.set("fe" * 32, credentials())
+    assert len(list(directory.glob("*.json"))) == remaining + 1, "once per tidy_every"
 
 
 # -- encryption ------------------------------------------------------------------------------

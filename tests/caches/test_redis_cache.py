@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -17,9 +18,17 @@ import pytest
 import redis
 import single_flight
 
+import refreshsts.caches.redis as redis_module
 from fixtures.fakes import wait_for_child
 from refreshsts import ConfigurationError
-from refreshsts._internal.crypto import KEY_ENV, Sealer, encode_entry, generate_key, parse_key
+from refreshsts._internal.crypto import (
+    KEY_ENV,
+    MAX_ENTRY_BYTES,
+    Sealer,
+    encode_entry,
+    generate_key,
+    parse_key,
+)
 from refreshsts.caches import CredentialCache
 from refreshsts.caches.redis import URL_ENV, RedisCache, _without_password
 
@@ -306,6 +315,63 @@ def test_corrupt_values_are_misses_logged_without_contents(cache, raw, key, warn
     assert "SENTINEL" not in warnings.text
 
 
+def sent_bytes(raw: redis.Redis) -> int:
+    return int(raw.info("stats")["total_net_output_bytes"])
+
+
+def test_an_oversized_entry_is_refused_without_downloading_it(cache, raw, key, warnings) -> None:
+    raw.set(entry_name(cache, key), b"SENTINEL" + b"x" * MAX_ENTRY_BYTES)
+    before = sent_bytes(raw)
+    assert cache.get(key) is None
+    assert sent_bytes(raw) - before < 4096, "the value stayed in Redis"
+    assert f"over the {MAX_ENTRY_BYTES} allowed" in warnings.text
+    assert "SENTINEL" not in warnings.text
+
+
+def test_a_key_of_another_type_is_a_miss_not_an_outage(cache, raw, credentials, key, warnings):
+    raw.rpush(entry_name(cache, key), "SENTINEL")
+    assert cache.get(key) is None
+    assert "not a string" in warnings.text
+    assert FALLBACK not in warnings.text
+    raw.delete(entry_name(cache, key))
+    entry = credentials()
+    cache.set(key, entry)
+    assert cache.get(key) == entry
+
+
+def test_an_older_entry_put_back_is_refused(
+    redis_url, raw, secret_key, credentials, key, warnings
+) -> None:
+    writer, reader = RedisCache(redis_url, key=secret_key), RedisCache(redis_url, key=secret_key)
+    older, newer = credentials(), credentials()
+    older = dataclasses.replace(older, issued=older.issued - 600)
+    name = entry_name(writer, key)
+    writer.set(key, older)
+    replayed = raw.get(name)
+    writer.set(key, newer)
+    assert reader.get(key) == newer
+    raw.set(name, replayed)
+    assert reader.get(key) is None
+    assert RedisCache(redis_url, key=secret_key).get(key) is None, "per process, not per cache"
+    assert "issued before one this process has already read" in warnings.text
+    for secret in secrets_of(older):
+        assert secret not in warnings.text
+    writer.set(key, newer)
+    assert reader.get(key) == newer
+
+
+def test_an_older_entry_put_back_after_our_own_write_is_refused(
+    cache, raw, credentials, key
+) -> None:
+    older = credentials()
+    older = dataclasses.replace(older, issued=older.issued - 600)
+    cache.set(key, older)
+    replayed = raw.get(entry_name(cache, key))
+    cache.set(key, credentials())
+    raw.set(entry_name(cache, key), replayed)
+    assert cache.get(key) is None
+
+
 # -- the lock ------------------------------------------------------------------------------------
 
 
@@ -464,6 +530,23 @@ def test_a_forked_child_leaves_the_lock_to_its_parent(cache: RedisCache, raw, ke
     assert raw.get(lock_name(cache, key)) is None
 
 
+def test_a_child_forked_while_the_newest_entry_record_is_busy_can_still_read(
+    cache: RedisCache, credentials, key: str
+) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork")
+    entry = credentials()
+    cache.set(key, entry)
+    with redis_module._NEWEST._lock:  # as if another thread were reading an entry
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(0 if cache.get(key) == entry else 1)
+            finally:
+                os._exit(2)
+    assert wait_for_child(pid, 10, "the forked child hung on the parent's lock") == 0
+
+
 # -- Redis trouble never stops the application ------------------------------------------------
 
 
@@ -512,16 +595,16 @@ def test_after_a_failure_redis_is_left_alone_briefly_then_tried_again(
 ) -> None:
     entry = credentials()
     cache.set(key, entry)
-    real_get = cache._client.get
-    calls: list[str] = []
+    real_get = cache._bounded_get
+    calls: list[list[str]] = []
 
-    def flaky(name: str) -> bytes | None:
-        calls.append(name)
+    def flaky(keys: list[str], args: list[int]) -> bytes | None:
+        calls.append(keys)
         if len(calls) == 1:
             raise redis.ConnectionError("connection reset")
-        return real_get(name)
+        return real_get(keys=keys, args=args)
 
-    monkeypatch.setattr(cache._client, "get", flaky)
+    monkeypatch.setattr(cache, "_bounded_get", flaky)
     monkeypatch.setattr(cache._outage, "pause", 0.1)
     assert cache.get(key) is None
     assert cache.get(key) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shlex
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 from cli_helpers import PROFILE, leaks, role_args
 
 import refreshsts
+from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credentials
 
 RO_PROFILE = "s3-read-only"
 
@@ -166,3 +168,34 @@ def test_from_profile_reads_the_role_from_the_config(world, proxied_aws_env, sts
     assert sts_proxy.signers("AssumeRole") == [world.access_key_id]
     whoami = cli("whoami", "--from-profile", "from-config")
     assert json.loads(whoami.stdout)["Arn"].endswith(f"/{world.role_name}/mytestsession")
+
+
+def test_an_unparsable_sts_answer_never_reaches_stderr(world, proxied_aws_env, sts_proxy, cli):
+    sts_proxy.fail_all(("raw", 200, garbled_credentials()), action="AssumeRole")
+    done = cli("-vv", "credential-process", *role_args(world), "--no-cache")
+    assert done.returncode == 1
+    assert "ResponseParserError" in done.stderr
+    assert leaks(done.stdout + done.stderr, GARBLED_SECRET, GARBLED_TOKEN) == []
+    sts_proxy.heal()
+    sts_proxy.fail_all(("raw", 200, garbled_credentials()), action="GetCallerIdentity")
+    done = cli("-vv", "whoami", *role_args(world), "--no-cache")
+    assert done.returncode == 1
+    assert "ResponseParserError" in done.stderr
+    assert leaks(done.stdout + done.stderr, GARBLED_SECRET, GARBLED_TOKEN) == []
+
+
+def test_a_fifo_in_place_of_the_entry_hangs_neither_credential_process_nor_status(
+    world, proxied_aws_env, sts_proxy, cli, cache_home
+):
+    assert cli("credential-process", *role_args(world)).returncode == 0
+    (entry,) = (cache_home / "refreshsts").glob("*.json")
+    entry.unlink()
+    os.mkfifo(entry, 0o600)
+    status = cli("status", "--json", timeout=20)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["cache"]["entries"] == []
+    again = cli("credential-process", *role_args(world), timeout=20)
+    assert again.returncode == 0, again.stderr
+    assert "not a regular file" in again.stderr
+    assert sts_proxy.calls("AssumeRole") == 2
+    assert entry.is_file()

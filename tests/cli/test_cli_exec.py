@@ -11,6 +11,8 @@ import textwrap
 import pytest
 from cli_helpers import AWS, REFRESHSTS, leaks, role_args
 
+from refreshsts._internal.crypto import generate_key
+
 ROTATING_CHILD = textwrap.dedent(
     """
     import json, sys, time
@@ -86,6 +88,21 @@ def test_the_child_sees_the_endpoint_and_not_the_parents_credentials(
     assert "AWS_SESSION_TOKEN" not in env
     assert "AWS_DEFAULT_PROFILE" not in env
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-west-2"
+
+
+def test_the_child_never_sees_the_cache_key_or_the_redis_url(
+    world, proxied_aws_env, cli, monkeypatch
+):
+    key = generate_key()
+    monkeypatch.setenv("REFRESHSTS_CACHE_KEY", key)
+    monkeypatch.setenv("REFRESHSTS_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
+    show_env = "import json, os; print(json.dumps(dict(os.environ)))"
+    done = cli("exec", *role_args(world), "--", sys.executable, "-c", show_env)
+    assert done.returncode == 0, done.stderr
+    env = json.loads(done.stdout)
+    assert [name for name in env if name.startswith("REFRESHSTS_")] == []
+    assert leaks(done.stdout, key, "hunter2") == []
+    assert env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
 
 
 def test_exit_status_passes_through(world, proxied_aws_env, cli):

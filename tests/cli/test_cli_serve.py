@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import signal
 import socket
 import stat
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,8 +21,9 @@ import pytest
 from cli_helpers import REFRESHSTS, role_args
 
 from fixtures.moto_server import free_port
+from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credentials
 from refreshsts import AssumeRole, NoCache, RefreshableSession
-from refreshsts.cli._server import CredentialServer
+from refreshsts.cli._server import CredentialServer, _HTTPServer
 
 
 def get(url, token=None, method="GET"):
@@ -32,6 +37,24 @@ def get(url, token=None, method="GET"):
     except urllib.error.HTTPError as error:
         body = error.read()
         return error.code, json.loads(body) if body else None
+
+
+@contextlib.contextmanager
+def serve_process(*args):
+    """`refreshsts serve ARGS` as a process with text pipes, killed if left running."""
+    process = subprocess.Popen(
+        [*REFRESHSTS, "serve", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def seed_session(world, name="mytestsession"):
@@ -107,6 +130,84 @@ def test_a_refresh_failure_is_a_500_without_secrets(world, proxied_aws_env, sts_
     assert status == 500
     assert body["code"] == "RefreshError"
     assert world.secret_access_key not in json.dumps(body)
+
+
+def test_an_unparsable_sts_answer_is_a_500_without_its_body(
+    world, proxied_aws_env, sts_proxy, caplog
+):
+    caplog.set_level(logging.DEBUG, logger="refreshsts")
+    sts_proxy.fail_all(("raw", 200, garbled_credentials()))
+    with CredentialServer(default=seed_session(world)) as server:
+        status, body = get(server.uri(), server.token)
+    assert status == 500
+    assert "ResponseParserError" in body["message"]
+    told = json.dumps(body) + caplog.text
+    assert GARBLED_SECRET not in told
+    assert GARBLED_TOKEN not in told
+
+
+def read_until_closed(sock, timeout):
+    """Everything `sock` receives until the server closes it; fails after `timeout` s."""
+    sock.settimeout(timeout)
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def test_300_idle_connections_neither_pin_threads_nor_delay_an_answer(server, sts_proxy):
+    threads_before = threading.active_count()
+    idle = [socket.create_connection((server.host, server.port), timeout=2) for _ in range(300)]
+    try:
+        time.sleep(0.3)
+        assert threading.active_count() <= threads_before + 1
+        started = time.monotonic()
+        status, body = get(server.uri(), server.token)
+        assert status == 200
+        assert body["AccessKeyId"]
+        assert time.monotonic() - started < 2.0
+        assert threading.active_count() <= threads_before + _HTTPServer.workers
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_an_unauthenticated_connection_gets_one_reply_then_is_closed(server):
+    with socket.create_connection((server.host, server.port), timeout=2) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 3)
+        received = read_until_closed(sock, timeout=3)
+    assert received.count(b"HTTP/1.1 ") == 1
+    assert received.startswith(b"HTTP/1.1 403")
+
+
+def test_slow_and_silent_connections_are_closed_after_their_timeouts(monkeypatch):
+    monkeypatch.setattr(_HTTPServer, "read_timeout", 0.5)
+    monkeypatch.setattr(_HTTPServer, "idle_timeout", 0.5)
+    with CredentialServer() as running:
+        address = (running.host, running.port)
+        with socket.create_connection(address) as silent, socket.create_connection(address) as slow:
+            slow.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")  # and never the end of it
+            started = time.monotonic()
+            assert read_until_closed(silent, timeout=3) == b""
+            assert b"200" not in read_until_closed(slow, timeout=3)
+            assert time.monotonic() - started < 2.5
+
+
+def test_stopping_cuts_off_a_request_still_arriving():
+    running = CredentialServer().start()
+    with socket.create_connection((running.host, running.port)) as slow:
+        slow.sendall(b"GET / HTTP/1.1\r\n")  # a worker now waits for the rest
+        time.sleep(0.5)
+        started = time.monotonic()
+        running.stop()
+        assert read_until_closed(slow, timeout=3) == b""
+        assert time.monotonic() - started < 1.5
+    for _ in range(40):
+        workers = [t for t in threading.enumerate() if t.name.startswith("refreshsts-endpoint")]
+        if not workers:
+            break
+        time.sleep(0.05)
+    assert workers == []
 
 
 def listening_addresses(port):
@@ -187,14 +288,7 @@ def test_serve_refuses_a_non_loopback_host(world, proxied_aws_env, cli):
 
 def test_serve_prints_the_token_on_stderr_without_a_token_file(world, proxied_aws_env, cache_home):
     port = free_port()
-    process = subprocess.Popen(
-        [*REFRESHSTS, "serve", *role_args(world), "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with serve_process(*role_args(world), "--port", str(port)) as process:
         assert process.stdout is not None and process.stderr is not None
         assert process.stdout.readline().startswith("export AWS_CONTAINER_CREDENTIALS_FULL_URI=")
         line = process.stderr.readline()
@@ -203,10 +297,6 @@ def test_serve_prints_the_token_on_stderr_without_a_token_file(world, proxied_aw
         assert get(f"http://127.0.0.1:{port}/", token)[0] == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert token not in process.stdout.read()
 
 
@@ -217,12 +307,44 @@ def test_the_endpoint_socket_is_not_inherited_by_children():
         assert server._httpd.socket.family == socket.AF_INET
 
 
-def test_serve_never_writes_the_token_through_a_symlink(world, proxied_aws_env, cli, tmp_path):
+def test_serve_never_writes_the_token_through_a_symlink(
+    world, proxied_aws_env, sts_proxy, cli, tmp_path
+):
     target = tmp_path / "elsewhere"
     target.write_text("untouched")
     link = tmp_path / "token"
     link.symlink_to(target)
     done = cli("serve", *role_args(world), "--token-file", str(link))
-    assert done.returncode == 1
+    assert done.returncode == 2
+    assert "already exists" in done.stderr
     assert link.is_symlink()
     assert target.read_text() == "untouched"
+    assert sts_proxy.calls() == 0
+
+
+def test_serve_refuses_an_existing_token_file_and_leaves_it_alone(
+    world, proxied_aws_env, sts_proxy, cli, tmp_path
+):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("someone's work")
+    existing.chmod(0o644)
+    done = cli("serve", *role_args(world), "--token-file", str(existing))
+    assert done.returncode == 2
+    assert str(existing) in done.stderr
+    assert existing.read_text() == "someone's work"
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o644
+    assert sts_proxy.calls() == 0
+
+
+def test_serve_removes_on_exit_only_the_token_file_it_created(
+    world, proxied_aws_env, cache_home, tmp_path
+):
+    token_file = tmp_path / "token"
+    with serve_process(*role_args(world), "--token-file", str(token_file)) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("export AWS_CONTAINER_CREDENTIALS_FULL_URI=")
+        token_file.unlink()
+        token_file.write_text("another program's file, same name")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    assert token_file.read_text() == "another program's file, same name"

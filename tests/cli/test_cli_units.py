@@ -139,6 +139,19 @@ def test_the_child_environment_drops_what_would_shadow_the_endpoint(tmp_path):
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-west-2"
 
 
+def test_the_child_environment_keeps_no_refreshsts_variable(tmp_path):
+    parent = {
+        "HOME": str(tmp_path),
+        "REFRESHSTS_CACHE_KEY": "k" * 43,
+        "REFRESHSTS_REDIS_URL": "redis://:secret@127.0.0.1:6379/0",
+        "refreshsts_anything": "x",
+        "REFRESHSTS": "not ours: no underscore",
+    }
+    env = child_environment(parent, uri="http://127.0.0.1:5/", token="t")
+    assert not [name for name in env if name.upper().startswith("REFRESHSTS_")]
+    assert env["REFRESHSTS"] == "not ours: no underscore"
+
+
 def test_the_child_skips_http_proxies_for_the_endpoint(tmp_path):
     parent = {"HOME": str(tmp_path), "HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "corp"}
     env = child_environment(parent, uri="http://127.0.0.1:5/", token="t")

@@ -138,3 +138,22 @@ def test_entries_of_one_principal_are_never_returned_to_another(
     intruder = session_for(world, cache, source="intruder")
     with pytest.raises(RefreshError, match="AccessDenied"):
         intruder.get_credentials().get_frozen_credentials()
+
+
+def test_an_older_redis_entry_put_back_costs_an_sts_call_and_is_never_used(
+    world, proxied_aws_env, sts_proxy, redis_url
+):
+    key = generate_key()
+    first = session_for(world, RedisCache(redis_url, key=key))
+    old_key = first.get_credentials().get_frozen_credentials().access_key
+    raw = redis_py.Redis.from_url(redis_url)
+    (name,) = raw.keys("refreshsts:entry:*")
+    replayed = raw.get(name)
+    first.get_credentials().refresh()
+    assert sts_proxy.calls("AssumeRole") == 2
+    raw.set(name, replayed)
+    raw.close()
+    later = session_for(world, RedisCache(redis_url, key=key))
+    assert later.get_credentials().get_frozen_credentials().access_key != old_key
+    assert sts_proxy.calls("AssumeRole") == 3
+    later.client("s3").list_objects_v2(Bucket=world.bucket)

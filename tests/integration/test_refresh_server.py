@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import pickle
 import threading
 import time
+import traceback
 
 import pytest
 import time_machine
 from botocore.exceptions import ClientError
 
 from fixtures.fakes import at_once, refusals_from_threads, wait_for_child
+from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credentials
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
@@ -272,3 +276,43 @@ def test_a_forked_child_keeps_refreshing_in_the_background(world, proxied_aws_en
     code = wait_for_child(pid, 30, "the forked child hung")
     session.close()
     assert code == 0, "the child refreshed on its own scheduler"
+
+
+def chain_of(error: BaseException) -> list[BaseException]:
+    """`error` and every error it chains (cause or context)."""
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def test_an_unparsable_sts_answer_is_reported_without_its_body(
+    world, proxied_aws_env, sts_proxy, caplog
+):
+    caplog.set_level(logging.DEBUG, logger="refreshsts")
+    sts_proxy.fail_all(("raw", 200, garbled_credentials()))
+    events: list[RefreshEvent] = []
+    session = session_for(world)
+    session.add_listener(events.append)
+    with pytest.raises(RefreshError) as caught:
+        session.get_credentials().get_frozen_credentials()
+    error = caught.value
+    chained = chain_of(error)
+    assert "ResponseParserError" in [type(e).__name__ for e in chained]
+    told = [
+        caplog.text,
+        "".join(traceback.format_exception(error)),
+        *(str(e) for e in chained),
+        *(repr(e) for e in chained),
+        *(repr(e.args) for e in chained),
+        repr(session.status()),
+        repr(events),
+    ]
+    for text in told:
+        assert GARBLED_SECRET not in text
+        assert GARBLED_TOKEN not in text
+    assert GARBLED_SECRET.encode() not in pickle.dumps(error)
+    assert "body is withheld" in str(error)
+    assert sts_proxy.calls("AssumeRole") >= 1

@@ -1,7 +1,10 @@
 """FileCache: credentials shared by every process of one user on one host.
 
-One JSON file per cache key in a 0700 directory, each written atomically with mode 0600, and
-a lock file per key so N processes starting cold make one STS call. The lock is `fcntl.flock`
+One JSON file per cache key in a private directory, each written atomically with mode 0600,
+and a lock file per key so N processes starting cold make one STS call. A directory that
+exists already is never changed: one others can write to is refused. Expired entries,
+their lock files and temp files left by crashed writes are removed now and then, a bounded
+amount of work at a time. The lock is `fcntl.flock`
 (released by the kernel when its holder dies). A forked child closes the lock descriptors
 it inherits, which would otherwise keep its parent's locks held for as long as the child
 lives. Where `fcntl` is missing (Windows), the lock is a file created with O_EXCL; one older
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import itertools
 import logging
 import os
 import stat
@@ -55,6 +59,12 @@ _POLL_MAX = 0.05
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted under an entry's name never blocks
+_TEMP_SUFFIX = ".tmp"
+_STALE_TEMP_AFTER = 60.0
+_EXPIRED_GRACE = 600.0
+_LONGEST_LIFETIME = 129_600.0  # 36 h, GetSessionToken's longest: past it, any entry is dead
+_TIDY_LIMIT = 1000
 
 
 def default_directory() -> Path:
@@ -102,6 +112,8 @@ class FileCache:
     """
 
     stale_lock_after = 120.0
+    tidy_every = 600.0
+    """Seconds between two passes removing expired entries (the first comes with the first set)."""
 
     def __init__(
         self, directory: str | os.PathLike[str] | None = None, *, key: str | bytes | None = None
@@ -113,6 +125,8 @@ class FileCache:
         _prepare_directory(self.directory)
         self._key_checked = False
         self._fingerprint_written = False
+        self._tidied_at: float | None = None
+        self._sweep_temp_files()
 
     @property
     def encrypted(self) -> bool:
@@ -144,6 +158,7 @@ class FileCache:
             with suppress(OSError):
                 if _read_small(marker) != ours:
                     _write_atomically(marker, ours)
+        self._tidy_now_and_then()
 
     def _check_key(self) -> None:
         """On the first miss, warn when the directory's entries were written under another key."""
@@ -201,19 +216,12 @@ class FileCache:
     def _read(self, name: str) -> TemporaryCredentials | None:
         path = self._path(name)
         try:
-            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
-        except FileNotFoundError:
+            raw = _read_private(path, MAX_ENTRY_BYTES + 1)
+        except _Untrusted as exc:
+            _distrust(path, str(exc))
             return None
-        except OSError as exc:
-            _distrust(path, f"cannot be opened ({errno.errorcode.get(exc.errno or 0, 'error')})")
+        if raw is None:
             return None
-        problem = _untrusted(os.fstat(fd))
-        if problem:
-            os.close(fd)
-            _distrust(path, problem)
-            return None
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(MAX_ENTRY_BYTES + 1)
         try:
             return decode_entry(raw, name, self._sealer)
         except DecryptionError as exc:
@@ -221,6 +229,64 @@ class FileCache:
         except ValueError as exc:
             _distrust(path, f"corrupt or truncated ({type(exc).__name__})")
         return None
+
+    # -- tidying -----------------------------------------------------------------------------
+
+    def _tidy_now_and_then(self) -> None:
+        now = time.monotonic()
+        if self._tidied_at is not None and now - self._tidied_at < self.tidy_every:
+            return
+        self._tidied_at = now
+        try:
+            self._prune()
+        except OSError as exc:
+            logger.debug("FileCache %s: pruning stopped early: %s", self.directory, exc)
+
+    def _prune(self) -> None:
+        """Remove expired entries, their idle lock files and stale temp files.
+
+        At most `_TIDY_LIMIT` names are looked at per pass. An entry this cache cannot open
+        (another key's) goes once it is older than any STS credentials live.
+        """
+        now = time.time()
+        with os.scandir(self.directory) as listing:
+            names = [entry.name for entry in itertools.islice(listing, _TIDY_LIMIT)]
+        left = set(names)
+        for name in names:
+            path = self.directory / name
+            if name.endswith(_SUFFIX) and KEY.fullmatch(name[: -len(_SUFFIX)]):
+                if self._expired(path, name[: -len(_SUFFIX)], now):
+                    _remove_if_ours(path)
+                    left.discard(name)
+            elif _is_temp(name):
+                _remove_if_ours(path, older_than=now - _STALE_TEMP_AFTER)
+        for name in names:
+            stem = name[: -len(".lock")]
+            if name.endswith(".lock") and KEY.fullmatch(stem) and stem + _SUFFIX not in left:
+                _remove_idle_lock(self.directory / name, older_than=now - _EXPIRED_GRACE)
+
+    def _expired(self, path: Path, name: str, now: float) -> bool:
+        """Whether the entry expired a while ago (judged by its age when it does not open)."""
+        try:
+            info = path.lstat()
+            raw = _read_private(path, MAX_ENTRY_BYTES + 1)
+        except OSError:
+            return False
+        if raw is None:
+            return False
+        try:
+            expiration = decode_entry(raw, name, self._sealer).expiration
+        except (DecryptionError, ValueError):  # another key's entry, or a corrupt one
+            expiration = info.st_mtime + _LONGEST_LIFETIME
+        return expiration + _EXPIRED_GRACE < now
+
+    def _sweep_temp_files(self) -> None:
+        """Remove what crashed writes left: temp files of ours older than a minute."""
+        limit = time.time() - _STALE_TEMP_AFTER
+        with suppress(OSError), os.scandir(self.directory) as listing:
+            for entry in itertools.islice(listing, _TIDY_LIMIT):
+                if _is_temp(entry.name):
+                    _remove_if_ours(self.directory / entry.name, older_than=limit)
 
     def __repr__(self) -> str:
         return f"FileCache({str(self.directory)!r}, encrypted={self.encrypted})"
@@ -239,14 +305,68 @@ _FINGERPRINT = "key-fingerprint"
 
 
 def _read_small(path: Path) -> bytes | None:
+    raw = _read_private(path, 64)
+    return None if raw is None else raw.strip()
+
+
+class _Untrusted(OSError):
+    """A file this user must not trust: not a regular file, not ours, or open to others."""
+
+
+def _read_private(path: Path, limit: int) -> bytes | None:
+    """Up to `limit` bytes of the private regular file `path`; None when there is none.
+
+    Opened without following a link and without blocking, so a FIFO in its place is
+    refused instead of hanging the caller.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK)
     except FileNotFoundError:
         return None
-    try:
-        return os.read(fd, 64).strip()
-    finally:
+    except OSError as exc:
+        raise _Untrusted(
+            f"cannot be opened ({errno.errorcode.get(exc.errno or 0, 'error')})"
+        ) from None
+    problem = _untrusted(os.fstat(fd))
+    if problem:
         os.close(fd)
+        raise _Untrusted(problem)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(limit)
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(_TEMP_SUFFIX)
+
+
+def _remove_if_ours(path: Path, *, older_than: float | None = None) -> None:
+    """Unlink `path` if it is a regular file of this user (changed before `older_than`)."""
+    with suppress(OSError):
+        info = path.lstat()
+        if _owned_regular(info) and (older_than is None or info.st_mtime < older_than):
+            path.unlink()
+
+
+def _remove_idle_lock(path: Path, *, older_than: float) -> None:
+    """Unlink a lock file nobody holds, holding it meanwhile so no one takes it midway."""
+    if fcntl is None:
+        return
+    with suppress(OSError):
+        info = path.lstat()
+        if not _owned_regular(info) or info.st_ctime >= older_than:
+            return
+        fd = os.open(path, os.O_RDWR | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink()
+        finally:
+            os.close(fd)
+
+
+def _owned_regular(info: os.stat_result) -> bool:
+    return stat.S_ISREG(info.st_mode) and (
+        not hasattr(os, "geteuid") or info.st_uid == os.geteuid()
+    )
 
 
 def _utc(epoch: float) -> _dt.datetime:
@@ -268,13 +388,20 @@ def _untrusted(info: os.stat_result) -> str | None:
 
 
 def _prepare_directory(directory: Path) -> None:
-    """Create the directory 0700, or tighten one of ours; refuse a symlink or another user's.
+    """Create the directory 0700, or check an existing one; never change one we did not make.
 
     A symlink is refused rather than followed: whoever planted it chose where credentials
-    go, and tightening "our" directory would chmod its target.
+    go. An existing directory others can write to (or a sticky one, such as /tmp) is
+    refused: anyone could plant or swap entries there, and tightening it would take it away
+    from everyone else who uses it.
     """
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700)
+            created = True
+        except FileExistsError:
+            created = False
         info = directory.lstat()
     except OSError as exc:
         raise ConfigurationError(f"FileCache cannot use {str(directory)!r}: {exc}") from exc
@@ -283,16 +410,16 @@ def _prepare_directory(directory: Path) -> None:
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigurationError(f"FileCache directory {str(directory)!r} is not a directory")
     if os.name != "posix":
-        _check_directory(directory, info, None)
+        _check_directory(directory, info, None, created)
         return
-    try:  # check and tighten what was opened, so a swap after lstat changes nothing
+    try:  # check what was opened, so a swap after lstat changes nothing
         fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             _refuse_symlink(directory)
         raise ConfigurationError(f"FileCache cannot use {str(directory)!r}: {exc}") from exc
     try:
-        _check_directory(directory, os.fstat(fd), fd)
+        _check_directory(directory, os.fstat(fd), fd, created)
     finally:
         os.close(fd)
 
@@ -305,19 +432,33 @@ def _refuse_symlink(directory: Path) -> None:
     )
 
 
-def _check_directory(directory: Path, info: os.stat_result, fd: int | None) -> None:
+def _check_directory(directory: Path, info: os.stat_result, fd: int | None, created: bool) -> None:
     if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
         raise ConfigurationError(
             f"FileCache directory {str(directory)!r} belongs to uid {info.st_uid}, not to this "
             "user: another user could read or plant credentials there; choose another directory"
         )
-    if fd is not None and info.st_mode & 0o077:
-        logger.warning(
-            "FileCache directory %s had mode %04o; tightening it to 0700",
-            directory,
-            stat.S_IMODE(info.st_mode),
+    if fd is None:
+        return
+    mode = stat.S_IMODE(info.st_mode)
+    if created:
+        if mode != 0o700:  # ours, just made: an odd umask may not leave it 0700
+            os.fchmod(fd, 0o700)
+        return
+    if mode & (stat.S_IWGRP | stat.S_IWOTH | stat.S_ISVTX):
+        raise ConfigurationError(
+            f"FileCache directory {str(directory)!r} has mode {mode:04o}: other users can "
+            "create or replace files in it, so it cannot hold credentials, and refreshsts "
+            "never changes a directory it did not create; name a new directory (it is "
+            "created 0700) or one of yours with mode 0700"
         )
-        os.fchmod(fd, 0o700)
+    if mode & 0o077:
+        logger.warning(
+            "FileCache directory %s has mode %04o: other users can list its entries' names "
+            "(never their contents); refreshsts leaves it as it is (chmod 700 it to stop that)",
+            directory,
+            mode,
+        )
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -8,6 +8,10 @@ skipped store or an unobtained lock, and sessions call STS directly, with a warn
 call is bounded by a socket timeout, so a client object without one is refused. With a key,
 Redis key names carry an HMAC of the cache key rather than the key itself. A password in the
 URL never appears in a repr, a log line or a pickle.
+
+Whoever can write to Redis is not trusted with this process's memory or time: an entry's
+size is checked in Redis before it is downloaded, and an entry issued before one this
+process has already read under the same name (an older sealed entry put back) is a miss.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 from .._internal import forks
 from .._internal.crypto import (
     KEY_ENV,
+    MAX_ENTRY_BYTES,
     DecryptionError,
     Sealer,
     decode_entry,
@@ -50,12 +55,58 @@ _NAMESPACE = re.compile(r"[\w.:-]{1,64}")
 _CLIENT_METHODS = ("get", "set", "delete", "register_script")
 _POLL_FIRST = 0.005
 _POLL_MAX = 0.1
+_BOUNDED_GET = """
+local kind = redis.call("type", KEYS[1])["ok"]
+if kind == "none" then
+    return false
+end
+if kind ~= "string" then
+    return -1
+end
+local size = redis.call("strlen", KEYS[1])
+if size > tonumber(ARGV[1]) then
+    return size
+end
+return redis.call("get", KEYS[1])
+"""
+_FINGERPRINT_BYTES = 64
+_ISSUED_SLACK = 0.001  # entries keep microseconds: a time read back may differ by a rounding
 _RELEASE = """
 if redis.call("get", KEYS[1]) == ARGV[1] then
     return redis.call("del", KEYS[1])
 end
 return 0
 """
+
+
+class _Newest:
+    """The latest `issued` this process has read or written per entry name, never going back.
+
+    A sealed entry cannot be forged without the key, but an older one can be put back under
+    its name; once a newer one has been seen here, the older one is refused.
+    """
+
+    def __init__(self) -> None:
+        self._issued: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def accept(self, name: str, issued: float) -> bool:
+        """Record `issued` for `name`; False when it is older than one already seen."""
+        with self._lock:
+            newest = self._issued.get(name, float("-inf"))
+            if issued < newest - _ISSUED_SLACK:
+                return False
+            self._issued[name] = max(issued, newest)
+            return True
+
+    def after_fork_in_child(self) -> None:
+        """A lock held by a parent thread at fork time would never be released in the child."""
+        self._lock = threading.Lock()
+
+
+_NEWEST = _Newest()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_NEWEST.after_fork_in_child)
 
 
 def _import_redis() -> ModuleType:
@@ -160,6 +211,7 @@ class RedisCache:
                 f"RedisCache needs a Redis URL or a redis-py client, not {kind}"
             )
         self._release = self._client.register_script(_RELEASE)
+        self._bounded_get = self._client.register_script(_BOUNDED_GET)
         self._outage = _Outage(self._where, self.outage_pause, self.warn_every)
 
     @property
@@ -174,7 +226,7 @@ class RedisCache:
         if self._outage.active():
             return None
         try:
-            raw = self._client.get(name)
+            raw = self._fetch(name, MAX_ENTRY_BYTES)
         except self._errors as exc:
             self._outage.record("get", exc)
             return None
@@ -182,8 +234,7 @@ class RedisCache:
             self._check_key()
             return None
         try:
-            data = raw.encode() if isinstance(raw, str) else raw
-            entry = decode_entry(data, stored, self._sealer)
+            entry = decode_entry(raw, stored, self._sealer)
         except DecryptionError as exc:
             logger.warning("not trusting redis entry %s: %s; treating it as a miss", name, exc)
             return None
@@ -192,7 +243,25 @@ class RedisCache:
                 "redis entry %s is corrupt (%s); treating it as a miss", name, type(exc).__name__
             )
             return None
+        if not _NEWEST.accept(name, entry.issued):
+            logger.warning(
+                "not trusting redis entry %s: issued before one this process has already read "
+                "there (an older entry put back?); treating it as a miss",
+                name,
+            )
+            return None
         return entry if entry.seconds_left() > 0 else None
+
+    def _fetch(self, name: str, limit: int) -> bytes | None:
+        """The value at `name`, downloaded only when it is a string of at most `limit` bytes."""
+        found = self._bounded_get(keys=[name], args=[limit])
+        if found is None:
+            return None
+        if isinstance(found, int):
+            problem = "not a string" if found < 0 else f"{found} bytes, over the {limit} allowed"
+            logger.warning("not trusting redis key %s: %s; treating it as a miss", name, problem)
+            return None
+        return found.encode() if isinstance(found, str) else bytes(found)
 
     def set(self, key: str, credentials: TemporaryCredentials) -> None:
         stored = self._stored(key)
@@ -201,6 +270,7 @@ class RedisCache:
         if ttl_ms <= 0 or self._outage.active():
             return
         value = encode_entry(credentials, stored, self._sealer)
+        _NEWEST.accept(name, credentials.issued)
         try:
             self._client.set(name, value, px=ttl_ms)
             if self._sealer is not None and not self._fingerprint_written:
@@ -215,14 +285,14 @@ class RedisCache:
             return
         self._key_checked = True
         try:
-            found = self._client.get(self._name("meta", "key-fingerprint"))
+            found = self._fetch(self._name("meta", "key-fingerprint"), _FINGERPRINT_BYTES)
         except self._errors as exc:
             self._outage.record("get", exc)
             return
-        if isinstance(found, bytes):
-            found = found.decode("ascii", "replace")
         warning = key_mismatch_warning(
-            f"redis namespace {self.namespace!r}", fingerprint(self._sealer), found
+            f"redis namespace {self.namespace!r}",
+            fingerprint(self._sealer),
+            None if found is None else found.decode("ascii", "replace"),
         )
         if warning:
             logger.warning(warning)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import ConfigurationError, RefreshError, __version__
 from .._internal.sts_progress import NOTICE
+from .._internal.withheld import withheld
 from . import _cache, _credential_process, _exec, _export, _serve, _status
 from ._words import in_cli_words
 
@@ -84,8 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # botocore errors and the like: a message, not a traceback
-        logging.getLogger("refreshsts.cli").debug("failed", exc_info=True)
-        _error(f"{type(exc).__name__}: {exc}")
+        safe = withheld(exc)
+        logging.getLogger("refreshsts.cli").debug("failed", exc_info=safe)
+        _error(f"{type(safe).__name__}: {safe}")
         return EXIT_FAILURE
     return status
 

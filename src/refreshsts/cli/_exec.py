@@ -2,7 +2,9 @@
 
 The child's SDK reads `AWS_CONTAINER_CREDENTIALS_FULL_URI` and asks the endpoint again
 whenever its credentials near expiry, so it keeps working for as long as it runs. The
-variables that botocore would read before the endpoint are removed from its environment.
+variables that botocore would read before the endpoint are removed from its environment, and
+so is every `REFRESHSTS_*` variable (the cache key, the Redis URL): the child gets
+credentials, never what guards or locates ours.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ SHADOWING = (
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 )
 """Variables botocore reads before the container endpoint (or instead of its token)."""
+
+PRIVATE_PREFIX = "REFRESHSTS_"
+"""Our own variables, such as the cache key and the Redis URL, which the child never sees."""
 
 _CONFIG_CREDENTIAL_KEYS = (
     "aws_access_key_id",
@@ -94,8 +99,16 @@ def run(args: argparse.Namespace) -> int:
 def child_environment(
     parent: Mapping[str, str], *, uri: str, token: str, region: str | None = None
 ) -> dict[str, str]:
-    """The parent's environment pointed at the endpoint, without what would shadow it."""
-    env = {name: value for name, value in parent.items() if name not in SHADOWING}
+    """The parent's environment pointed at the endpoint, without what would shadow it.
+
+    `REFRESHSTS_*` variables stay behind too: the cache key and the Redis URL would let the
+    command read and plant entries of every cache this user has.
+    """
+    env = {
+        name: value
+        for name, value in parent.items()
+        if name not in SHADOWING and not name.upper().startswith(PRIVATE_PREFIX)
+    }
     env[URI_ENV] = uri
     env[TOKEN_ENV] = token
     if region:

@@ -18,6 +18,7 @@ from ._server import CredentialServer, loopback_address
 __all__ = ["add_parser", "run"]
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--token-file",
         metavar="PATH",
-        help="write the token to PATH (mode 0600) instead of printing it; removed on exit",
+        help=(
+            "write the token to the new file PATH (mode 0600; an existing PATH is refused) "
+            "instead of printing it; removed on exit"
+        ),
     )
     parser.set_defaults(run=run)
 
@@ -68,22 +72,21 @@ def run(args: argparse.Namespace) -> int:
             f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}"
         ) from None
     token_file = Path(args.token_file) if args.token_file else None
-    written = False
+    token_fd: int | None = None
     try:
+        if token_file is not None:
+            token_fd = _write_secret(token_file, server.token)
         for session in (default, *roles.values()):
             snapshot(session)  # refuse to start with a role that cannot be assumed
-        if token_file is not None:
-            _write_secret(token_file, server.token)
-            written = True
-        _announce(server, token_file)
+        # SIGTERM is a clean stop from the announcement on: a caller may stop us once it has it
         signal.signal(signal.SIGTERM, _exit_quietly)
         with contextlib.suppress(KeyboardInterrupt):
+            _announce(server, token_file)
             server.serve_forever()
     finally:
         server.stop()
-        if written and token_file is not None:
-            with contextlib.suppress(FileNotFoundError):
-                token_file.unlink()
+        if token_fd is not None and token_file is not None:
+            _remove_if_ours(token_file, token_fd)
     return 0
 
 
@@ -125,13 +128,44 @@ def _announce(server: CredentialServer, token_file: Path | None) -> None:
         sys.stderr.flush()
 
 
-def _write_secret(path: Path, text: str) -> None:
-    """Write `text` to `path` readable by this user only; never through a symlink."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        if hasattr(os, "fchmod"):
-            os.fchmod(handle.fileno(), 0o600)
-        handle.write(text)
+def _write_secret(path: Path, text: str) -> int:
+    """Create `path` (mode 0600) holding `text`; its descriptor, kept to know it again on exit.
+
+    An existing path is refused, whatever it is: truncating it would destroy someone's file,
+    and a link would send the token wherever its owner chose.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+    except FileExistsError:
+        raise ConfigurationError(
+            f"--token-file {str(path)!r} already exists: refusing to overwrite it (a file left "
+            "by a stopped serve holds a dead token); remove it or name a new path"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--token-file {str(path)!r} cannot be created: {exc.strerror or exc}"
+        ) from None
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)
+    os.write(fd, text.encode("utf-8"))
+    return fd
+
+
+def _remove_if_ours(path: Path, fd: int) -> None:
+    """Remove the token file we created, never whatever has replaced it since.
+
+    While our descriptor keeps the file alive its inode number cannot be reused, so a path
+    with the same device and inode is still our file.
+    """
+    try:
+        ours = os.fstat(fd)
+        now = path.lstat()
+        if ours.st_nlink and (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:

@@ -3,7 +3,8 @@
 SDKs find it through `AWS_CONTAINER_CREDENTIALS_FULL_URI` and send
 `AWS_CONTAINER_AUTHORIZATION_TOKEN` as the `Authorization` header. Each GET reads the
 session's credentials afresh, so the SDK gets refreshed keys whenever it asks again. The
-server binds loopback addresses only and answers 403 to a request without the token.
+server binds loopback addresses only and answers 403 to a request without the token. Any
+local user can connect, so connections are cheap to hold and bounded (see `_HTTPServer`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,20 @@ import ipaddress
 import json
 import logging
 import secrets
+import selectors
 import socket
+import socketserver
 import threading
+import time
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from .. import ConfigurationError, RefreshableSession
+from .._internal.withheld import withheld
 from ._credentials import account_of, rfc3339, role_arn_of, snapshot
 
 __all__ = ["CredentialServer", "loopback_address"]
@@ -135,9 +142,21 @@ class CredentialServer:
         )
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _HTTPServer(socketserver.TCPServer):
+    """Parks idle connections in a selector and hands each request to a few worker threads.
+
+    A thread per connection let any local user pin hundreds of threads with idle sockets.
+    Here an idle connection costs a descriptor until `idle_timeout`; past `max_connections`
+    the one idle longest is closed to admit the newcomer; a request must arrive whole within
+    `read_timeout` of its first byte; each connection is closed after its one reply.
+    """
+
     allow_reuse_address = False
+    request_queue_size = 128
+    workers = 8
+    max_connections = 128
+    idle_timeout = 10.0
+    read_timeout = 5.0
 
     def __init__(
         self,
@@ -149,7 +168,121 @@ class _HTTPServer(ThreadingHTTPServer):
     ) -> None:
         self.address_family = family
         self.endpoint = endpoint
-        super().__init__(address, handler)
+        self._idle: dict[socket.socket, tuple[float, Any]] = {}  # oldest first
+        self._reading: dict[socket.socket, float] = {}  # dispatched, request not read yet
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="refreshsts-endpoint")
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        super().__init__(address, handler)  # closes the server, pool too, when it cannot bind
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._stopped.clear()
+        self.socket.setblocking(False)
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.socket, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    for key, _ in selector.select(poll_interval):
+                        if key.fileobj is self.socket:
+                            self._accept(selector)
+                        else:
+                            self._dispatch(selector, key.fileobj)  # type: ignore[arg-type]
+                    self._expire(selector)
+        finally:
+            for connection in list(self._idle):
+                self._idle.pop(connection)
+                self.shutdown_request(connection)
+            self._stopping.clear()
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop `serve_forever` (from another thread) and wait for it to return."""
+        self._stopping.set()
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        """Close the socket; cut off requests still arriving, so no worker delays our exit."""
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            arriving = list(self._reading)
+        for connection in arriving:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def request_read(self, connection: socket.socket) -> None:
+        """The handler has the whole request: the read deadline no longer applies."""
+        with self._lock:
+            self._reading.pop(connection, None)
+
+    def _accept(self, selector: selectors.BaseSelector) -> None:
+        for _ in range(self.max_connections):
+            try:
+                connection, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of descriptors: free the oldest idle one, try again later
+                logger.debug("credential endpoint: accept failed", exc_info=True)
+                if self._idle:
+                    self._drop(selector, next(iter(self._idle)))
+                return
+            with self._lock:
+                full = len(self._idle) + self._busy >= self.max_connections
+            if full and self._idle:
+                self._drop(selector, next(iter(self._idle)))
+            elif full:
+                self.shutdown_request(connection)
+                continue
+            selector.register(connection, selectors.EVENT_READ)
+            self._idle[connection] = (time.monotonic(), address)
+
+    def _dispatch(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+        selector.unregister(connection)
+        _, address = self._idle.pop(connection)
+        with self._lock:
+            self._busy += 1
+            self._reading[connection] = time.monotonic() + self.read_timeout
+        try:
+            self._pool.submit(self._answer, connection, address)
+        except RuntimeError:  # the pool is shut down: we are stopping
+            self._finished(connection)
+
+    def _answer(self, connection: socket.socket, address: Any) -> None:
+        try:
+            connection.settimeout(self.read_timeout)
+            self.finish_request(connection, address)
+        except Exception:
+            self.handle_error(connection, address)
+        finally:
+            self._finished(connection)
+
+    def _finished(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._busy -= 1
+            self._reading.pop(connection, None)
+        self.shutdown_request(connection)
+
+    def _expire(self, selector: selectors.BaseSelector) -> None:
+        """Close connections idle too long; cut off requests still arriving past their deadline."""
+        now = time.monotonic()
+        while self._idle:
+            oldest, (since, _) = next(iter(self._idle.items()))
+            if now - since < self.idle_timeout:
+                break
+            self._drop(selector, oldest)
+        with self._lock:
+            late = [conn for conn, deadline in self._reading.items() if deadline <= now]
+        for connection in late:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def _drop(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+        selector.unregister(connection)
+        del self._idle[connection]
+        self.shutdown_request(connection)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("credential endpoint: error answering %s", client_address, exc_info=True)
@@ -160,6 +293,16 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "refreshsts"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+
+    def handle(self) -> None:
+        """One request per connection: nobody holds a worker by keeping a connection alive."""
+        self.close_connection = True
+        self.handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self.server.request_read(self.connection)
+        return parsed
 
     def do_GET(self) -> None:
         endpoint = self.server.endpoint
@@ -175,8 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             creds = snapshot(session)
         except Exception as exc:
-            logger.warning("credential endpoint: %s: %s: %s", path, type(exc).__name__, exc)
-            self._reply(500, {"code": type(exc).__name__, "message": str(exc)})
+            safe = withheld(exc)
+            logger.warning("credential endpoint: %s: %s: %s", path, type(safe).__name__, safe)
+            self._reply(500, {"code": type(safe).__name__, "message": str(safe)})
             return
         body: dict[str, Any] = {
             "AccessKeyId": creds.access_key_id,
@@ -201,6 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
