@@ -29,8 +29,8 @@ _CHAINED_NOTE = (
 class AssumeRole(RoleSessionHop):
     r"""Assume `role_arn` with the credentials before this hop (sts:AssumeRole).
 
-    Without `session_name`, each call names the session after this host and process, so
-    CloudTrail shows which machine acted. `duration` overrides the session-wide default.
+    Without `session_name`, the session is named ``refreshsts-USER@HOST`` after this user
+    and host, so CloudTrail shows who acted and where. `duration` overrides the session-wide default.
     With `mfa_serial`, `mfa_token` is called for the device's current code each time STS is
     called (never for cached credentials, and not again for the shorter retry of
     `duration="max"`); without `mfa_token`, it is asked on the terminal. Signed by an IAM
