@@ -30,9 +30,9 @@ class AssumeRole(RoleSessionHop):
     r"""Assume `role_arn` with the credentials before this hop (sts:AssumeRole).
 
     Without `session_name`, the session is named ``refreshsts-USER@HOST`` after this user
-    and host, so CloudTrail shows who acted and where. `duration` overrides the session-wide default.
-    With `mfa_serial`, `mfa_token` is called for the device's current code each time STS is
-    called (never for cached credentials, and not again for the shorter retry of
+    and host, so CloudTrail shows who acted and where. `duration` overrides the session-wide
+    default. With `mfa_serial`, `mfa_token` is called for the device's current code each time
+    STS is called (never for cached credentials, and not again for the shorter retry of
     `duration="max"`); without `mfa_token`, it is asked on the terminal. Signed by an IAM
     user's own keys, such an MFA role session may last up to 12 h, where one after an MFA
     GetSessionToken is role chaining, capped at 1 h.
