@@ -105,7 +105,15 @@ class RefreshStrategy(Protocol):
         """Longest a caller waits for a refresh in the mandatory window, in seconds."""
 
     def refresh_ahead_at(self, advisory_at: float, lifetime: float) -> float | None:
-        """When to refresh proactively, as epoch seconds; None to wait for a caller."""
+        """When to refresh proactively, for a custom strategy; the credentials layer asks.
+
+        Args:
+            advisory_at: When the advisory window opens, as epoch seconds.
+            lifetime: Seconds the credentials in hand live, from issue to expiry.
+
+        Returns:
+            When to refresh ahead, as epoch seconds; None to wait for a caller.
+        """
 
 
 def _require_finite(where: str, options: object, *names: str) -> None:

@@ -37,8 +37,20 @@ TYPE_ALIASES = (
 )
 VALUES = {"MAX", "__version__", *TYPE_ALIASES}
 """Names in __all__ that are no callable: documented by their attribute docstring."""
-CACHE_PROTOCOL = {"get", "set", "delete", "lock"}
-"""Documented once, on CredentialCache; docs/api.md lists the backends' other members."""
+IMPLEMENTS = {
+    refreshsts.MemoryCache: refreshsts.CredentialCache,
+    refreshsts.NoCache: refreshsts.CredentialCache,
+    refreshsts.FileCache: refreshsts.CredentialCache,
+    refreshsts.RedisCache: refreshsts.CredentialCache,
+    refreshsts.OnDemandRefresh: refreshsts.RefreshStrategy,
+    refreshsts.BackgroundRefresh: refreshsts.RefreshStrategy,
+}
+"""A protocol's methods are documented once, on the protocol; docs/api.md lists only the
+implementations' other members."""
+
+
+def _protocol_methods(protocol: type) -> set[str]:
+    return {name for name, value in vars(protocol).items() if inspect.isfunction(value)}
 
 
 def _hidden() -> set[str]:
@@ -84,7 +96,7 @@ def _members(cls: type) -> Iterator[tuple[str, Any]]:
         for name, value in vars(klass).items():
             if name.startswith("_") or name in HIDDEN or name in seen:
                 continue
-            if name in CACHE_PROTOCOL and cls is not refreshsts.CredentialCache:
+            if cls in IMPLEMENTS and name in _protocol_methods(IMPLEMENTS[cls]):
                 continue
             seen.add(name)
             if isinstance(value, property) and value.fget is not None:
@@ -176,6 +188,17 @@ def test_the_checker_sees_a_missing_section() -> None:
 def test_plumbing_is_hidden_from_the_reference() -> None:
     plumbing = {"limits", "request", "call", "step_down", "resolve_duration", "cache_fields"}
     assert plumbing <= HIDDEN
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTS, ids=lambda cls: cls.__name__)
+def test_the_reference_lists_an_implementation_without_the_protocol_methods(cls: type) -> None:
+    page = API_PAGE.read_text(encoding="utf-8")
+    match = re.search(
+        rf"^::: refreshsts\.{cls.__name__}\n {{4}}options:\n {{6}}members: (.*)$", page, re.M
+    )
+    assert match is not None, f"docs/api.md: give {cls.__name__} a members: list"
+    listed = set(re.findall(r"\w+", match.group(1))) - {"false"}
+    assert not listed & _protocol_methods(IMPLEMENTS[cls])
 
 
 @pytest.mark.parametrize("alias", TYPE_ALIASES)

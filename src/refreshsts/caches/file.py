@@ -112,6 +112,7 @@ class FileCache:
     """
 
     stale_lock_after = 120.0
+    """Seconds after which a lock file is taken to be left by a dead holder and removed."""
 
     def __init__(
         self, directory: str | os.PathLike[str] | None = None, *, key: str | bytes | None = None

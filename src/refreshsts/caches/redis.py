@@ -130,7 +130,9 @@ class RedisCache:
     """
 
     outage_pause = 1.0
+    """Seconds Redis is skipped (reads miss, writes are dropped) after a failed call."""
     warn_every = 60.0
+    """Seconds between warnings about the same Redis outage."""
 
     def __init__(
         self,
