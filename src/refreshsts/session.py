@@ -48,8 +48,8 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
     many threads. A pickled session carries its recipe, never a secret.
 
     Args:
-        *hops: The STS calls to make, root side first, e.g. `AssumeRole(...)`; none means
-            the source's own credentials.
+        *hops: The STS calls to make, root side first, e.g. `AssumeRole(...)`; at least
+            one.
         source: Whose credentials sign the first hop; by default botocore's default chain,
             or `profile` when that is given.
         region: The region for clients and the regional STS endpoint; by default the
