@@ -261,7 +261,8 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             aws_secret_access_key: See `aws_access_key_id`.
             aws_session_token: See `aws_access_key_id`.
             config: botocore Config for the client.
-            aws_account_id: See `aws_access_key_id`.
+            aws_account_id: The account for account-based endpoints; like the keys, it
+                makes a client that is not cached.
 
         Returns:
             The cached client for these arguments, made on first request.

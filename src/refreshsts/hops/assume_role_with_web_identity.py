@@ -40,8 +40,8 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
             the session's duration, else STS's default of 1 h.
         policy: A session policy (JSON text or a dict) narrowing what the session may do.
         policy_arns: ARNs of managed policies narrowing the session, at most 10.
-        provider_id: The OAuth 2.0 provider's domain, for Login with Amazon, Facebook or
-            Google access tokens only.
+        provider_id: The OAuth 2.0 provider's domain (``www.amazon.com`` or
+            ``graph.facebook.com``), for OAuth 2.0 access tokens only; omit it for OIDC.
 
     Raises:
         ConfigurationError: A parameter is malformed, or both or neither of `token_file`
