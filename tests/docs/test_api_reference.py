@@ -161,6 +161,40 @@ def test_every_public_callable_documents_its_args_and_returns() -> None:
     assert not problems, "\n".join(problems)
 
 
+BAD_INPUT: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
+    (refreshsts.AssumeRole, ("not-an-arn",), {}),
+    (refreshsts.AssumeRoleWithWebIdentity, ("arn:aws:iam::123456789012:role/r",), {}),
+    (refreshsts.AssumeRoleWithSAML, ("arn:aws:iam::123456789012:role/r", "x"), {"assertion": "a"}),
+    (refreshsts.GetFederationToken, ("x",), {}),
+    (refreshsts.GetSessionToken, (), {"duration": "1y"}),
+    (refreshsts.RefreshableSession, (), {}),
+    (refreshsts.RefreshWindows, (), {"advisory_fraction": 2}),
+    (refreshsts.OnDemandRefresh, (), {"wait_timeout": 0}),
+    (refreshsts.BackgroundRefresh, (), {"jitter": 1}),
+    (refreshsts.MemoryCache, (), {"maxsize": 0}),
+    (refreshsts.FileCache, ("/dev/null",), {}),
+    (refreshsts.RedisCache, ("redis://localhost",), {"namespace": ""}),
+    (refreshsts.InstanceMetadata, (), {"endpoint": "nope"}),
+    (refreshsts.ContainerCredentials, (), {"full_uri": "http://a", "relative_uri": "/b"}),
+    (refreshsts.parse_duration, ("1 hour",), {}),
+    (refreshsts.RefreshableSession.from_profile, ("refreshsts-no-such-profile",), {}),
+]
+"""Bad input for each callable that validates it, with the error its Raises section names."""
+
+
+@pytest.mark.parametrize(
+    ("func", "args", "kwargs"),
+    [pytest.param(*case, id=case[0].__qualname__) for case in BAD_INPUT],
+)
+def test_raises_names_the_error_bad_input_gets(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    with pytest.raises(refreshsts.ConfigurationError):
+        func(*args, **kwargs)
+    raises = _section(inspect.getdoc(func) or "", "Raises") or ""
+    assert re.search(r"^ {4}ConfigurationError:", raises, re.M), f"{func.__qualname__}: {raises}"
+
+
 def test_the_checker_sees_a_missing_section() -> None:
     def undocumented(value: int, *, name: str = "x") -> int:
         """Only a summary line."""
