@@ -25,9 +25,9 @@ from .caches import (
 )
 from .container_credentials import ContainerCredentials
 from .credentials import RefreshingCredentials
-from .durations import MAX, parse_duration
+from .durations import MAX, DurationLike, parse_duration
 from .errors import ConfigurationError, RefreshError, RefreshstsError
-from .events import HopStatus, RefreshEvent
+from .events import HopStatus, RefreshEvent, RefreshListener
 from .hops import (
     AssumeRole,
     AssumeRoleWithSAML,
@@ -36,10 +36,13 @@ from .hops import (
     GetSessionToken,
     Hop,
 )
+from .hops._mfa import MfaToken
+from .hops._session_policy import PolicyLike, TagsLike
+from .hops._tokens import TokenLike
 from .instance_metadata import InstanceMetadata
 from .refresh import BackgroundRefresh, OnDemandRefresh, RefreshStrategy, RefreshWindows
 from .session import RefreshableSession
-from .sources import Source
+from .sources import Source, SourceLike
 
 __all__ = [
     "MAX",
@@ -50,6 +53,7 @@ __all__ = [
     "ConfigurationError",
     "ContainerCredentials",
     "CredentialCache",
+    "DurationLike",
     "FileCache",
     "GetFederationToken",
     "GetSessionToken",
@@ -57,18 +61,24 @@ __all__ = [
     "HopStatus",
     "InstanceMetadata",
     "MemoryCache",
+    "MfaToken",
     "NoCache",
     "OnDemandRefresh",
+    "PolicyLike",
     "RedisCache",
     "RefreshError",
     "RefreshEvent",
+    "RefreshListener",
     "RefreshStrategy",
     "RefreshWindows",
     "RefreshableSession",
     "RefreshingCredentials",
     "RefreshstsError",
     "Source",
+    "SourceLike",
+    "TagsLike",
     "TemporaryCredentials",
+    "TokenLike",
     "__version__",
     "generate_key",
     "get_default_cache",

@@ -17,7 +17,16 @@ FORMAT_VERSION = 1
 class TemporaryCredentials:
     """Keys, token and timing of one STS answer; times are UTC epoch seconds.
 
-    The repr shows the expiry and the principal, never the secret or the token.
+    The repr shows the expiry and the principal, never the secret or the token. Custom
+    cache backends store it with `to_dict` and read it back with `from_dict`.
+
+    Args:
+        access_key_id: The AccessKeyId.
+        secret_access_key: The SecretAccessKey.
+        session_token: The SessionToken, None for long-term keys.
+        expiration: When the credentials expire, as epoch seconds.
+        issued: When they were asked for, as epoch seconds; by default now.
+        arn: The principal STS named (assumed-role or federated user ARN), if any.
     """
 
     access_key_id: str = field(repr=False)
@@ -35,9 +44,18 @@ class TemporaryCredentials:
 
     @property
     def lifetime(self) -> float:
+        """Seconds from issue to expiry."""
         return self.expiration - self.issued
 
     def seconds_left(self, now: float | None = None) -> float:
+        """Seconds until expiry.
+
+        Args:
+            now: The moment to measure from, as epoch seconds; by default the current time.
+
+        Returns:
+            Seconds left, negative once expired.
+        """
         return self.expiration - (time.time() if now is None else now)
 
     @classmethod
@@ -66,7 +84,11 @@ class TemporaryCredentials:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The versioned, JSON-ready form every cache backend stores."""
+        """The versioned, JSON-ready form every cache backend stores.
+
+        Returns:
+            A dict of text and None values, secrets included: seal or protect it.
+        """
         return {
             "version": FORMAT_VERSION,
             "access_key_id": self.access_key_id,
@@ -80,7 +102,17 @@ class TemporaryCredentials:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TemporaryCredentials:
-        """Inverse of `to_dict`; raises ValueError for another version or a missing field."""
+        """Inverse of `to_dict`.
+
+        Args:
+            data: What `to_dict` returned, e.g. parsed back from JSON.
+
+        Returns:
+            The credentials.
+
+        Raises:
+            ValueError: `data` has another format version or a missing or bad field.
+        """
         if data.get("version") != FORMAT_VERSION:
             raise ValueError(f"unsupported cache entry version {data.get('version')!r}")
         try:

@@ -36,6 +36,19 @@ class ContainerCredentials(EndpointSource):
     ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` / ``AWS_CONTAINER_AUTHORIZATION_TOKEN``.
     Container credentials are a role session, so an AssumeRole right after this source is
     role chaining: at most 1 h.
+
+    Args:
+        full_uri: The endpoint's full http(s) URL.
+        relative_uri: The endpoint's path on ``http://169.254.170.2``.
+        authorization_token: The ``Authorization`` header's value (makes the source
+            unpicklable).
+        authorization_token_file: A file holding that value, re-read on every fetch.
+        timeout: Seconds per request, above 0 and at most 60.
+        attempts: Tries per fetch, 1 to 10.
+
+    Raises:
+        ConfigurationError: Both of a pair are given, a value is malformed, or the
+            environment names an endpoint or token that can never work.
     """
 
     def __init__(

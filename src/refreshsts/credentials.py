@@ -77,6 +77,19 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     for `sts_errors.NEGATIVE_CACHE_SECONDS`: callers get it again at once, STS is not asked.
     `installed_at` is the `time.monotonic()` of the last install, which wall-clock jumps
     leave alone.
+
+    RefreshableSession builds one per hop (see `hop_credentials` and `get_credentials`);
+    there is no need to build one yourself.
+
+    Args:
+        fetch: Asks STS for this hop's credentials.
+        cache: Where fetched credentials are shared.
+        cache_key: Makes this hop's cache key (it may ask STS who the source is).
+        label: How logs, events and errors name the hop.
+        hop: 1-based position of the hop in its chain.
+        windows: When to refresh; by default RefreshWindows().
+        strategy: On demand or in the background; by default OnDemandRefresh().
+        listeners: Who hears of each refresh.
     """
 
     def __init__(
@@ -127,14 +140,28 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
     # -- what botocore and boto3 read ------------------------------------------------------
 
     def get_frozen_credentials(self) -> ReadOnlyCredentials:
-        """The keys to sign with now: refreshed first only when a window says so."""
+        """The keys to sign with now: refreshed first only when a window says so.
+
+        Returns:
+            botocore's access key, secret key and token triple.
+
+        Raises:
+            RefreshError: No valid credentials are left and the refresh failed.
+        """
         if time.time() < self._advisory_at:
             return self._frozen_credentials
         self._refresh()
         return self._frozen_credentials
 
     def get_temporary_credentials(self) -> TemporaryCredentials:
-        """Like `get_frozen_credentials`, with the expiry and ARN that belong to the keys."""
+        """Like `get_frozen_credentials`, with the expiry and ARN that belong to the keys.
+
+        Returns:
+            The credentials in hand, refreshed first when a window says so.
+
+        Raises:
+            RefreshError: No valid credentials are left and the refresh failed.
+        """
         if time.time() >= self._advisory_at:
             self._refresh()
         current = self._current
@@ -143,6 +170,15 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         return current
 
     def refresh_needed(self, refresh_in: float | None = None) -> bool:
+        """Whether the credentials are due for a refresh (botocore's question).
+
+        Args:
+            refresh_in: Seconds before expiry that count as due; by default the advisory
+                window.
+
+        Returns:
+            True when a refresh is due, or nothing was fetched yet.
+        """
         now = time.time()
         if refresh_in is None:
             return now >= self._advisory_at
@@ -165,7 +201,11 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         return self._current
 
     def status(self) -> HopStatus:
-        """Expiry, counts and the last failure of this hop, without refreshing."""
+        """Expiry, counts and the last failure of this hop, without refreshing.
+
+        Returns:
+            A snapshot without secrets.
+        """
         now = time.time()
         current = self._current
         return HopStatus(
@@ -186,8 +226,11 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
 
         For callers that know the credentials in hand were rejected (an ExpiredToken
         answer). Given the `rejected` access key id, nothing is fetched once another caller
-        has replaced those keys, so many callers rejected at once make one fetch. Raises
-        RefreshError when the fetch fails and nothing valid is left.
+        has replaced those keys, so many callers rejected at once make one fetch.
+
+        Raises:
+            RefreshError: The fetch failed (or waited too long for another refresh) and
+                nothing valid is left.
         """
         if not self._refresh_lock.acquire(timeout=self._wait_timeout):
             self._fail(TimeoutError(f"waited {self._wait_timeout:g} s for another refresh"))
@@ -202,7 +245,14 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             self._refresh_lock.release()
 
     def wait_for_refresh(self, timeout: float | None = None) -> bool:
-        """Block until no refresh of these credentials is under way; False on timeout."""
+        """Block until no refresh of these credentials is under way.
+
+        Args:
+            timeout: Longest to wait, in seconds; None waits as long as it takes.
+
+        Returns:
+            True when no refresh is under way, False when `timeout` passed first.
+        """
         if not self._refresh_lock.acquire(timeout=-1 if timeout is None else timeout):
             return False
         self._refresh_lock.release()

@@ -26,7 +26,20 @@ _LONGEST = 129600
 
 
 def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Literal["max"]:
-    """Return `value` as whole seconds, or ``"max"``; malformed input is a ConfigurationError."""
+    """Read a duration the way every `duration=` option does.
+
+    Args:
+        value: Seconds as an int, a `datetime.timedelta`, text such as ``"1h30m"``,
+            ``"900"`` or ``"36h"``, or ``"max"``.
+        name: The option's name, for the error message.
+
+    Returns:
+        Whole seconds, or ``"max"``.
+
+    Raises:
+        ConfigurationError: `value` is malformed, has a fraction of a second, or is not
+            positive. Each hop checks its own range when it is built.
+    """
     if isinstance(value, bool):
         raise ConfigurationError(
             f"{name}={value!r} is not a duration: use seconds, a timedelta or text like '1h'"

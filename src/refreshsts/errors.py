@@ -18,6 +18,11 @@ class RefreshError(RefreshstsError):
 
     `hop` is the 1-based position of the hop that failed (0 for the root source) and
     `description` names it; the underlying error is chained as `__cause__`.
+
+    Args:
+        message: What failed and what to do about it.
+        hop: 1-based position of the failing hop, 0 for the root source, None if unknown.
+        description: The failing hop's or source's label.
     """
 
     def __init__(self, message: str, *, hop: int | None = None, description: str = "") -> None:

@@ -25,6 +25,7 @@ class RefreshEvent:
     """One step of a refresh of one hop's credentials."""
 
     kind: Literal["started", "succeeded", "failed"]
+    """Which step: a refresh started, succeeded, or failed."""
     hop: int
     """1-based position of the hop in its chain."""
     label: str
@@ -40,6 +41,7 @@ class RefreshEvent:
 
 
 RefreshListener = Callable[[RefreshEvent], None]
+"""Called with each RefreshEvent, on the thread doing the refresh: keep it quick."""
 
 
 class Listeners:
@@ -77,11 +79,18 @@ class HopStatus:
     """A snapshot of one hop's credentials: expiry and counts, never secrets."""
 
     hop: int
+    """1-based position of the hop in its chain."""
     label: str
+    """What the hop is, as in RefreshEvent.label."""
     expiration: _dt.datetime | None
+    """Expiry of the credentials in hand, or None before the first fetch."""
     seconds_left: float | None
+    """Seconds until that expiry, or None before the first fetch."""
     refresh_count: int
+    """Successful refreshes so far."""
     failure_count: int
+    """Failed fetches so far."""
     last_error: str | None
+    """The latest failure's type and message, or None."""
     next_attempt_in: float | None
     """Seconds until a backed-off refresh may be tried again, when one failed."""

@@ -29,6 +29,14 @@ class InstanceMetadata(EndpointSource):
     ``ec2_metadata_service_endpoint`` in the config file), else ``http://169.254.169.254``.
     Instance role credentials are a role session, so an AssumeRole right after this source is
     role chaining: at most 1 h, and refreshsts says so when the session is built.
+
+    Args:
+        endpoint: The metadata endpoint's URL, e.g. ``http://169.254.169.254``.
+        timeout: Seconds per request, above 0 and at most 60.
+        attempts: Tries per fetch, 1 to 10.
+
+    Raises:
+        ConfigurationError: `endpoint` is not an http(s) URL, or a number is out of range.
     """
 
     def __init__(

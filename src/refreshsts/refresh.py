@@ -22,6 +22,16 @@ class RefreshWindows:
     also capped at a fraction of the lifetime: a refresh is attempted once less than
     ``min(tier, advisory_fraction * lifetime)`` remains and becomes mandatory (callers wait)
     under ``min(mandatory_seconds, mandatory_fraction * lifetime)``.
+
+    Args:
+        advisory_fraction: Largest share of the lifetime the advisory window may take,
+            between 0 and 1.
+        mandatory_seconds: Longest mandatory window, in seconds (at least 0).
+        mandatory_fraction: Largest share of the lifetime the mandatory window may take,
+            above 0 and below `advisory_fraction`.
+
+    Raises:
+        ConfigurationError: A value is not a finite number or out of its range.
     """
 
     advisory_fraction: float = 1 / 3
@@ -57,9 +67,25 @@ class RefreshWindows:
         return 60 * 60.0
 
     def advisory(self, lifetime: float) -> float:
+        """How long before expiry a refresh is first attempted.
+
+        Args:
+            lifetime: Seconds the credentials live, from issue to expiry.
+
+        Returns:
+            The advisory window, in seconds before expiry.
+        """
         return min(self.tier(lifetime), self.advisory_fraction * lifetime)
 
     def mandatory(self, lifetime: float) -> float:
+        """How long before expiry callers wait for a refresh instead of using what is in hand.
+
+        Args:
+            lifetime: Seconds the credentials live, from issue to expiry.
+
+        Returns:
+            The mandatory window, in seconds before expiry (never above the advisory one).
+        """
         return min(
             self.mandatory_seconds, self.mandatory_fraction * lifetime, self.advisory(lifetime)
         )
@@ -79,7 +105,15 @@ class RefreshStrategy(Protocol):
         """Longest a caller waits for a refresh in the mandatory window, in seconds."""
 
     def refresh_ahead_at(self, advisory_at: float, lifetime: float) -> float | None:
-        """When to refresh proactively, as epoch seconds; None to wait for a caller."""
+        """When to refresh proactively, for a custom strategy; the credentials layer asks.
+
+        Args:
+            advisory_at: When the advisory window opens, as epoch seconds.
+            lifetime: Seconds the credentials in hand live, from issue to expiry.
+
+        Returns:
+            When to refresh ahead, as epoch seconds; None to wait for a caller.
+        """
 
 
 def _require_finite(where: str, options: object, *names: str) -> None:
@@ -111,6 +145,12 @@ class OnDemandRefresh:
     In the advisory window the caller that notices hands the refresh to a worker thread and
     returns the credentials in hand; only the mandatory window makes callers wait, for at
     most `wait_timeout` seconds.
+
+    Args:
+        wait_timeout: Longest a caller waits for a refresh, in seconds (above 0, at most 3600).
+
+    Raises:
+        ConfigurationError: `wait_timeout` is not a number in range.
     """
 
     wait_timeout: float = 30.0
@@ -130,6 +170,15 @@ class BackgroundRefresh:
     before the advisory window opens, so a fleet started together does not call STS
     together, and no request thread waits on STS in steady state. With `prefetch`, the first
     fetch starts when the session is created instead of on its first request.
+
+    Args:
+        wait_timeout: Longest a caller waits for a refresh, in seconds (above 0, at most 3600).
+        jitter: Largest share of the lifetime a refresh may run early, at least 0 and below 1.
+        max_jitter: Longest a refresh may run early, in seconds (at least 0).
+        prefetch: Fetch the first credentials when the session is created.
+
+    Raises:
+        ConfigurationError: A value is not a number in its range.
     """
 
     wait_timeout: float = 30.0

@@ -7,7 +7,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -31,6 +31,14 @@ __all__ = ["RefreshableSession"]
 
 _URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
+_F = TypeVar("_F")
+
+
+def _typed_as(base: _F) -> Callable[[Callable[..., Any]], _F]:
+    """Give an override the type of `base`, so boto3-stubs' overloads still type its calls."""
+    del base
+    return lambda override: override  # type: ignore[return-value]
+
 
 class RefreshableSession(boto3.Session):  # type: ignore[misc]
     """A `boto3.Session` whose credentials come from a chain of STS hops and refresh themselves.
@@ -38,6 +46,29 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
     Everything is validated here, before any network call; credentials are fetched on first
     use. Clients are cached per (service, region, endpoint, config) and safe to ask for from
     many threads. A pickled session carries its recipe, never a secret.
+
+    Args:
+        *hops: The STS calls to make, root side first, e.g. `AssumeRole(...)`; at least
+            one.
+        source: Whose credentials sign the first hop; by default botocore's default chain,
+            or `profile` when that is given.
+        region: The region for clients and the regional STS endpoint; by default the
+            profile's or environment's region.
+        duration: The duration of every hop without its own; out of a hop's range is an
+            error, ``"max"`` asks each hop for its longest.
+        cache: Where credentials are shared; by default `get_default_cache()`.
+        windows: When to refresh; by default RefreshWindows().
+        refresh: OnDemandRefresh() (the default) or BackgroundRefresh().
+        sts_config: botocore Config merged into the STS clients' (retries, timeouts, proxies).
+        sts_endpoint_url: An STS endpoint to use instead of AWS's.
+        profile: The shared-config profile for settings, and the source when `source` is
+            not given (as boto3's `profile_name=`).
+        profile_name: boto3's spelling of `profile`.
+        region_name: boto3's spelling of `region`.
+
+    Raises:
+        ConfigurationError: An option is malformed, a hop cannot follow the one before it,
+            or a duration is out of a hop's range; raised before any network call.
     """
 
     def __init__(
@@ -140,10 +171,12 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
 
     @property
     def hops(self) -> tuple[Hop, ...]:
+        """The hops of the chain, root side first, as given."""
         return self._hops
 
     @property
     def source(self) -> Source:
+        """Where the root of the chain gets its credentials."""
         return self._source
 
     @property
@@ -152,18 +185,32 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         return tuple(self._chain.credentials)
 
     def get_credentials(self) -> RefreshingCredentials:
-        """The final hop's credentials: a botocore `RefreshableCredentials`."""
+        """The final hop's credentials, as boto3 asks for them.
+
+        Returns:
+            A botocore `RefreshableCredentials` that refreshes itself.
+        """
         return self._chain.final
 
     def status(self) -> tuple[HopStatus, ...]:
-        """Each hop's expiry, refresh and failure counts, root side first; never secrets."""
+        """Each hop's expiry, refresh and failure counts, without refreshing.
+
+        Returns:
+            One HopStatus per hop, root side first; never a secret.
+        """
         return tuple(creds.status() for creds in self._chain.credentials)
 
     def add_listener(self, listener: RefreshListener) -> Callable[[], None]:
         """Call `listener` with a RefreshEvent for every refresh of any hop of this session.
 
-        Listeners run on the thread doing the refresh and must be quick; returns a function
-        that unsubscribes.
+        Listeners run on the thread doing the refresh and must be quick; one that raises is
+        logged and does not stop the others.
+
+        Args:
+            listener: Called with each RefreshEvent.
+
+        Returns:
+            A function that unsubscribes `listener`.
         """
         return self._listeners.add(listener)
 
@@ -182,6 +229,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @_typed_as(boto3.Session.client)
     def client(
         self,
         service_name: str,
@@ -196,7 +244,29 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         config: Config | None = None,
         aws_account_id: str | None = None,
     ) -> Any:
-        """A boto3 client on this session's credentials, cached and shared across threads."""
+        """A boto3 client on this session's credentials, cached and shared across threads.
+
+        Type checkers see boto3's own signature, so boto3-stubs' overloads apply:
+        ``session.client("s3")`` is an `S3Client` when `mypy-boto3-s3` is installed.
+
+        Args:
+            service_name: The AWS service, e.g. ``"s3"``.
+            region_name: The client's region; by default the session's.
+            api_version: The service API version; by default the latest.
+            use_ssl: Whether to use HTTPS.
+            verify: Whether to verify TLS certificates, or a CA bundle's path.
+            endpoint_url: An endpoint to use instead of AWS's.
+            aws_access_key_id: Fixed keys instead of the session's: the client is then
+                neither cached nor refreshed.
+            aws_secret_access_key: See `aws_access_key_id`.
+            aws_session_token: See `aws_access_key_id`.
+            config: botocore Config for the client.
+            aws_account_id: The account for account-based endpoints; like the keys, it
+                makes a client that is not cached.
+
+        Returns:
+            The cached client for these arguments, made on first request.
+        """
         kwargs = {
             "region_name": region_name,
             "api_version": api_version,
@@ -237,7 +307,15 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             return found
 
     def resource(self, *args: Any, **kwargs: Any) -> Any:
-        """A new boto3 resource (resources are not thread-safe) over a cached client."""
+        """A new boto3 resource (resources are not thread-safe) over a cached client.
+
+        Args:
+            *args: As for `boto3.Session.resource`, e.g. ``"s3"``.
+            **kwargs: As for `boto3.Session.resource`.
+
+        Returns:
+            A new boto3 service resource.
+        """
         with self._client_lock:
             return super().resource(*args, **kwargs)
 
@@ -263,8 +341,18 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         `region` and `sts_regional_endpoints` into hops, so the chain gets refreshsts's
         refresh and caching. `overrides` are this class's keyword options (`cache=`,
         `duration=`, `region=`, ...) plus `mfa_token=`, a callable returning the current MFA
-        code. Loops, missing profiles and conflicting settings are a ConfigurationError
-        naming the profiles involved.
+        code.
+
+        Args:
+            name: The profile, as in ``~/.aws/config``.
+            **overrides: Keyword options of this class and `mfa_token=`.
+
+        Returns:
+            A new session.
+
+        Raises:
+            ConfigurationError: Loops, missing profiles, conflicting settings or unknown
+                overrides, naming the profiles involved.
         """
         allowed = {
             param.name

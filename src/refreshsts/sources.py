@@ -20,6 +20,8 @@ from .errors import ConfigurationError, RefreshError
 __all__ = ["EndpointSource", "Source", "SourceLike", "resolve_source"]
 
 SourceLike = Union[str, boto3.Session, botocore.session.Session, "Source", None]
+"""Where the root of a chain gets its credentials: a profile name, a boto3 or botocore
+session, a Source such as InstanceMetadata(), or None for botocore's default chain."""
 
 SSO_KEYS = ("sso_session", "sso_account_id", "sso_role_name")
 """Settings of a profile that signs in with IAM Identity Center, as a permission set role."""
@@ -36,6 +38,18 @@ class Source:
     session token when there is no role session to name (AWS_SESSION_TOKEN,
     `aws_session_token`, as `aws-vault exec` exports GetSessionToken credentials): STS counts
     an AssumeRole signed by those as role chaining too.
+
+    RefreshableSession builds one from its `source=`; pass InstanceMetadata() or
+    ContainerCredentials() to choose an endpoint yourself.
+
+    Args:
+        profile: The shared-config profile whose credentials sign, or None.
+        session: A botocore session to take credentials from; by default one on `profile`.
+        label: How logs and errors name the source.
+        picklable: False when a pickle could not carry the source without a secret.
+        why_not_picklable: The TypeError message pickling gives when not `picklable`.
+        role_session: Why its credentials are a role session, when known before any call.
+        temporary: Where its keys carry a session token, when they are no role session.
     """
 
     pickles_itself: ClassVar[bool] = False
@@ -72,6 +86,7 @@ class Source:
 
     @property
     def botocore_session(self) -> botocore.session.Session:
+        """The botocore session the root credentials come from, made on first use."""
         with self._lock:
             if self._session is None:
                 self._session = new_botocore_session(profile=self.profile)
@@ -79,11 +94,19 @@ class Source:
 
     @property
     def region(self) -> str | None:
+        """The region the source's configuration names, or None."""
         region = self.botocore_session.get_config_variable("region")
         return str(region) if region else None
 
     def credentials(self) -> Credentials:
-        """The root credentials, as botocore resolves them (possibly refreshing themselves)."""
+        """The root credentials, as botocore resolves them (possibly refreshing themselves).
+
+        Returns:
+            botocore credentials; secrets stay inside them.
+
+        Raises:
+            RefreshError: No credentials could be loaded (hop 0).
+        """
         try:
             creds = self.botocore_session.get_credentials()
         except Exception as exc:
@@ -190,7 +213,14 @@ class EndpointSource(Source):
         self._creds = None
 
     def credentials(self) -> Credentials:
-        """The role's credentials, fetched once; botocore refreshes them from the endpoint."""
+        """The role's credentials, fetched once; botocore refreshes them from the endpoint.
+
+        Returns:
+            botocore refreshable credentials.
+
+        Raises:
+            RefreshError: The endpoint could not be reached or answered no credentials.
+        """
         with self._creds_lock:
             if self._creds is None:
                 self._creds = self._load()

@@ -57,7 +57,11 @@ class DecryptionError(RefreshstsError):
 
 
 def generate_key() -> str:
-    """A new cache key: 32 random bytes as URL-safe base64 text (for `REFRESHSTS_CACHE_KEY`)."""
+    """A new cache key, for `key=` of FileCache and RedisCache or `REFRESHSTS_CACHE_KEY`.
+
+    Returns:
+        32 random bytes as URL-safe base64 text; keep it secret.
+    """
     return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii")
 
 

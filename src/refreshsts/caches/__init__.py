@@ -35,7 +35,11 @@ forks.on_fork_in_child(_after_fork_in_child)
 
 
 def get_default_cache() -> CredentialCache:
-    """The process-wide cache used by sessions created without `cache=` (a MemoryCache)."""
+    """The process-wide cache used by sessions created without `cache=`.
+
+    Returns:
+        The cache `set_default_cache` chose, else one shared MemoryCache.
+    """
     global _default
     with _default_lock:
         if _default is None:
@@ -44,7 +48,11 @@ def get_default_cache() -> CredentialCache:
 
 
 def set_default_cache(cache: CredentialCache | None) -> None:
-    """Choose the cache for sessions created without `cache=`; None restores a MemoryCache."""
+    """Choose the cache for sessions created from now on without `cache=`.
+
+    Args:
+        cache: The new default; None restores a fresh MemoryCache.
+    """
     global _default
     with _default_lock:
         _default = cache

@@ -108,10 +108,22 @@ class FileCache:
     Files that are corrupt, truncated, foreign-owned or readable by others are not trusted:
     they are logged (never their contents), read as a miss and replaced by the next `set`.
     With `key=` or `REFRESHSTS_CACHE_KEY`, entries are sealed with AES-GCM; an entry that
-    does not open with that key is a miss and a warning.
+    does not open with that key is a miss and a warning. Implements CredentialCache.
+
+    Args:
+        directory: Where the files go; by default `$XDG_CACHE_HOME/refreshsts`, else
+            `~/.cache/refreshsts`. Created 0700; a symlink, another user's directory, or
+            an existing directory others may write to (or sticky, like /tmp) is refused
+            and never chmodded.
+        key: A 32-byte key, raw or as base64 text (see `generate_key`), to seal entries
+            with; by default `REFRESHSTS_CACHE_KEY`, else entries are stored unsealed.
+
+    Raises:
+        ConfigurationError: The key is malformed, or the directory is unsafe or unusable.
     """
 
     stale_lock_after = 120.0
+    """Seconds after which a lock file is taken to be left by a dead holder and removed."""
     tidy_every = 600.0
     """Seconds between two passes removing expired entries (the first comes with the first set)."""
 
@@ -130,6 +142,7 @@ class FileCache:
 
     @property
     def encrypted(self) -> bool:
+        """True when entries are sealed with a key."""
         return self._sealer is not None
 
     # -- the protocol --------------------------------------------------------------------
@@ -196,7 +209,11 @@ class FileCache:
     # -- for a status command ------------------------------------------------------------
 
     def entries(self) -> Iterator[CachedEntry]:
-        """Every trusted, readable entry (expired ones too), by name; secrets stay behind."""
+        """Every trusted, readable entry (expired ones too), by name; secrets stay behind.
+
+        Returns:
+            An iterator of CachedEntry, sorted by stored name.
+        """
         for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
             name = path.name[: -len(_SUFFIX)]
             if not KEY.fullmatch(name):

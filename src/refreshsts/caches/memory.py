@@ -25,7 +25,13 @@ class MemoryCache:
     """An in-process cache on `cachetools.TLRUCache`; entries leave when they expire.
 
     Holding at most `maxsize` chains, it is the default: every session in the process shares
-    one, so ten sessions on one role make one STS call.
+    one, so ten sessions on one role make one STS call. Implements CredentialCache.
+
+    Args:
+        maxsize: How many entries it holds at most, 1 or more.
+
+    Raises:
+        ConfigurationError: `maxsize` is not a whole number of 1 or more.
     """
 
     def __init__(self, maxsize: int = 1024) -> None:

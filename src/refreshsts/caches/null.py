@@ -11,7 +11,10 @@ __all__ = ["NoCache"]
 
 
 class NoCache:
-    """A cache that keeps nothing, for callers who want each session to be on its own."""
+    """A cache that keeps nothing, for callers who want each session to be on its own.
+
+    Implements CredentialCache: `get` always misses and `lock` is never held.
+    """
 
     def get(self, key: str) -> TemporaryCredentials | None:
         return None

@@ -164,10 +164,26 @@ class RedisCache:
     can be pickled, and a password in that URL is left out of the pickle (the receiving
     process reads the URL from `REFRESHSTS_REDIS_URL`). `lock_lease` bounds how long a dead
     lock holder blocks the others; `socket_timeout` bounds what a slow Redis costs each call.
+    Implements CredentialCache; needs the `redis` extra.
+
+    Args:
+        url_or_client: A Redis URL, or a redis-py client with socket timeouts set.
+        key: A 32-byte key, raw or as base64 text (see `generate_key`), to seal entries
+            with; by default `REFRESHSTS_CACHE_KEY`.
+        namespace: Prefix of every Redis key, 1 to 64 of letters, digits and `_ . : -`.
+        encrypt: False stores entries unsealed (only on a Redis nobody else reads).
+        lock_lease: Seconds a lock outlives a holder that died.
+        socket_timeout: Seconds each Redis call may take before it counts as an outage.
+
+    Raises:
+        ConfigurationError: An option is malformed, no key is given while `encrypt` is on,
+            or a client may wait forever; also when redis-py is not installed.
     """
 
     outage_pause = 1.0
+    """Seconds Redis is skipped (reads miss, writes are dropped) after a failed call."""
     warn_every = 60.0
+    """Seconds between warnings about the same Redis outage."""
 
     def __init__(
         self,
@@ -216,6 +232,7 @@ class RedisCache:
 
     @property
     def encrypted(self) -> bool:
+        """True when entries are sealed with a key."""
         return self._sealer is not None
 
     # -- the protocol --------------------------------------------------------------------
@@ -338,6 +355,9 @@ class RedisCache:
         """Every readable entry of the namespace, by stored name; secrets stay behind.
 
         Redis drops entries as they expire, so an expired one is never listed.
+
+        Returns:
+            An iterator of CachedEntry, in Redis's scan order.
         """
         prefix = self._name("entry", "")
         for found in self._client.scan_iter(match=f"{prefix}*", count=500):
@@ -358,6 +378,9 @@ class RedisCache:
         """Remove every entry of the namespace and its key fingerprint; how many entries.
 
         Locks are left to expire by their lease: one may be held by a refresh under way.
+
+        Returns:
+            How many entries were removed.
         """
         names = list(self._client.scan_iter(match=f"{self._name('entry', '')}*", count=500))
         removed = int(self._client.delete(*names)) if names else 0

@@ -30,7 +30,9 @@ class Hop(abc.ABC):
     """One step of a credential chain: an STS operation called with the credentials before it.
 
     Subclasses are frozen dataclasses that validate themselves on construction, so a hop
-    that exists is a hop STS could accept.
+    that exists is a hop STS could accept. Their `limits`, `request`, `call`,
+    `cache_fields`, `step_down` and `resolve_duration` are the chain's plumbing, not for
+    users to call.
     """
 
     operation: ClassVar[str]
@@ -98,7 +100,18 @@ class Hop(abc.ABC):
         return session_default
 
     def with_duration(self, duration: DurationLike | None) -> Self:
-        """A copy of this hop asking for another duration, validated again."""
+        """A copy of this hop asking for another duration, validated again.
+
+        Args:
+            duration: Seconds, a `timedelta`, text such as ``"1h"``, ``"max"``, or None
+                for the session's duration.
+
+        Returns:
+            A new hop of the same kind; this one is unchanged.
+
+        Raises:
+            ConfigurationError: `duration` is malformed or out of this hop's range.
+        """
         return dataclasses.replace(self, duration=duration)  # type: ignore[type-var]
 
     @classmethod

@@ -27,15 +27,34 @@ _CHAINED_NOTE = (
 
 @dataclass(frozen=True, eq=True)
 class AssumeRole(RoleSessionHop):
-    """Assume `role_arn` with the credentials before this hop (sts:AssumeRole).
+    r"""Assume `role_arn` with the credentials before this hop (sts:AssumeRole).
 
-    Without `session_name`, each call names the session after this host and process, so
-    CloudTrail shows which machine acted. `duration` overrides the session-wide default.
-    With `mfa_serial`, `mfa_token` is called for the device's current code each time STS is
-    called (never for cached credentials, and not again for the shorter retry of
+    Without `session_name`, the session is named ``refreshsts-USER@HOST`` after this user
+    and host, so CloudTrail shows who acted and where. `duration` overrides the session-wide
+    default. With `mfa_serial`, `mfa_token` is called for the device's current code each time
+    STS is called (never for cached credentials, and not again for the shorter retry of
     `duration="max"`); without `mfa_token`, it is asked on the terminal. Signed by an IAM
     user's own keys, such an MFA role session may last up to 12 h, where one after an MFA
     GetSessionToken is role chaining, capped at 1 h.
+
+    Args:
+        role_arn: The role to assume, ``arn:PARTITION:iam::ACCOUNT:role/NAME``.
+        session_name: RoleSessionName CloudTrail records, 2 to 64 of ``\w+=,.@-``; by
+            default ``refreshsts-USER@HOST``.
+        external_id: The ExternalId the role's trust policy asks for, 2 to 1224 characters.
+        duration: How long the session lasts (15 min to 12 h, 1 h when chained), or
+            ``"max"``; by default the session's duration, else STS's default of 1 h.
+        policy: A session policy (JSON text or a dict) narrowing what the session may do.
+        policy_arns: ARNs of managed policies narrowing the session, at most 10.
+        tags: Session tags, a mapping or (key, value) pairs, at most 50.
+        transitive_tag_keys: Keys of `tags` that pass on to later role chaining.
+        source_identity: SourceIdentity to set, 2 to 64 of ``\w+=,.@-``.
+        mfa_serial: The MFA device's serial number or ARN, when the role requires MFA.
+        mfa_token: Called for the device's current code; without it, the code is asked
+            for on the terminal.
+
+    Raises:
+        ConfigurationError: A parameter is malformed or out of range (before any STS call).
     """
 
     role_arn: str
@@ -94,6 +113,7 @@ class AssumeRole(RoleSessionHop):
 
     @property
     def label(self) -> str:
+        """What the hop is, for logs, errors and events: never a secret."""
         return f"AssumeRole {self.role_arn} as {self.session_name or default_session_name()}"
 
     def request(self, *, duration: int | None) -> dict[str, Any]:
@@ -123,9 +143,29 @@ class AssumeRole(RoleSessionHop):
         return {**super().cache_fields(), "RoleSessionName": self.session_name}
 
     def with_session_name(self, session_name: str | None) -> AssumeRole:
-        """A copy of this hop with another RoleSessionName."""
+        """A copy of this hop with another RoleSessionName.
+
+        Args:
+            session_name: The new name, or None for ``refreshsts-USER@HOST``.
+
+        Returns:
+            A new AssumeRole; this one is unchanged.
+
+        Raises:
+            ConfigurationError: `session_name` is malformed.
+        """
         return dataclasses.replace(self, session_name=session_name)
 
     def with_external_id(self, external_id: str | None) -> AssumeRole:
-        """A copy of this hop with another ExternalId."""
+        """A copy of this hop with another ExternalId.
+
+        Args:
+            external_id: The new ExternalId, or None to send none.
+
+        Returns:
+            A new AssumeRole; this one is unchanged.
+
+        Raises:
+            ConfigurationError: `external_id` is malformed.
+        """
         return dataclasses.replace(self, external_id=external_id)

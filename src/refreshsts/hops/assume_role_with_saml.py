@@ -27,6 +27,18 @@ class AssumeRoleWithSAML(FederatedRoleHop):
     itself (which then never enters a pickle: the hop refuses to pickle). The request is
     unsigned, so this hop needs no source credentials and must be the first hop. The session
     name comes from the assertion's RoleSessionName attribute.
+
+    Args:
+        role_arn: The role to assume, ``arn:PARTITION:iam::ACCOUNT:role/NAME``.
+        principal_arn: The IAM SAML provider, ``arn:PARTITION:iam::ACCOUNT:saml-provider/NAME``.
+        assertion: A callable returning the base64 SAMLResponse, or that text itself.
+        duration: How long the session lasts (15 min to 12 h), or ``"max"``; by default
+            the session's duration, else STS's default of 1 h.
+        policy: A session policy (JSON text or a dict) narrowing what the session may do.
+        policy_arns: ARNs of managed policies narrowing the session, at most 10.
+
+    Raises:
+        ConfigurationError: A parameter is malformed or out of range.
     """
 
     role_arn: str
@@ -73,6 +85,7 @@ class AssumeRoleWithSAML(FederatedRoleHop):
 
     @property
     def label(self) -> str:
+        """What the hop is, for logs, errors and events: never a secret."""
         return f"AssumeRoleWithSAML {self.role_arn} via {self.principal_arn}"
 
     def request(self, *, duration: int | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ TOKEN_CHARS = (4, 20000)
 
 @dataclass(frozen=True, eq=True)
 class AssumeRoleWithWebIdentity(FederatedRoleHop):
-    """Assume `role_arn` with a web identity token (sts:AssumeRoleWithWebIdentity).
+    r"""Assume `role_arn` with a web identity token (sts:AssumeRoleWithWebIdentity).
 
     The request is unsigned: the token is the proof, so this hop needs no source credentials
     and must be the first hop. Pass exactly one of `token_file` (read afresh on every refresh,
@@ -29,6 +29,23 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
     token itself). The token never enters a log, a repr, a pickle or a cache key; the cache
     key holds a digest of the whole token instead (so a forged token naming the same subject
     never finds a cached entry), and a hop given the token itself refuses to pickle.
+
+    Args:
+        role_arn: The role to assume, ``arn:PARTITION:iam::ACCOUNT:role/NAME``.
+        token_file: Path of a file holding the token (an OIDC JWT).
+        token: A callable returning the token, or the token itself.
+        session_name: RoleSessionName CloudTrail records, 2 to 64 of ``\w+=,.@-``; by
+            default ``refreshsts-USER@HOST``.
+        duration: How long the session lasts (15 min to 12 h), or ``"max"``; by default
+            the session's duration, else STS's default of 1 h.
+        policy: A session policy (JSON text or a dict) narrowing what the session may do.
+        policy_arns: ARNs of managed policies narrowing the session, at most 10.
+        provider_id: The OAuth 2.0 provider's domain (``www.amazon.com`` or
+            ``graph.facebook.com``), for OAuth 2.0 access tokens only; omit it for OIDC.
+
+    Raises:
+        ConfigurationError: A parameter is malformed, or both or neither of `token_file`
+            and `token` are given.
     """
 
     role_arn: str
@@ -85,6 +102,7 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
 
     @property
     def label(self) -> str:
+        """What the hop is, for logs, errors and events: never a secret."""
         name = self.session_name or default_session_name()
         return f"AssumeRoleWithWebIdentity {self.role_arn} as {name} with {self._token.describe()}"
 

@@ -20,12 +20,24 @@ _NOTE = "36h is the longest any STS credential lasts (1h when the caller is the 
 
 @dataclass(frozen=True, eq=True)
 class GetFederationToken(SessionPolicy, Hop):
-    """Credentials for federated user `name`, on behalf of the IAM user in the source.
+    r"""Credentials for federated user `name`, on behalf of the IAM user in the source.
 
     The session's permissions are the intersection of the IAM user's and the session
     policies passed here (`policy`, `policy_arns`): with neither, it may do nothing. STS
     answers this only for IAM user (or root) keys, so it is the first hop, and its
     credentials may call no STS operation but GetCallerIdentity, so it is also the last.
+
+    Args:
+        name: The federated user's name, 2 to 32 of ``\w+=,.@-``.
+        policy: A session policy (JSON text or a dict); the session may do what both it and
+            the IAM user may.
+        policy_arns: ARNs of managed policies for the session, at most 10.
+        tags: Session tags, a mapping or (key, value) pairs, at most 50.
+        duration: How long the session lasts (15 min to 36 h; 1 h for the root user), or
+            ``"max"``; by default the session's duration, else STS's default of 12 h.
+
+    Raises:
+        ConfigurationError: A parameter is malformed or out of range.
     """
 
     name: str
@@ -63,6 +75,7 @@ class GetFederationToken(SessionPolicy, Hop):
 
     @property
     def label(self) -> str:
+        """What the hop is, for logs, errors and events: never a secret."""
         return f"GetFederationToken as {self.name}"
 
     def request(self, *, duration: int | None) -> dict[str, Any]:

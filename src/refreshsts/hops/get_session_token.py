@@ -26,6 +26,16 @@ class GetSessionToken(Hop):
     `mfa_serial`, `mfa_token` is called for the device's current code each time STS is
     called (never for cached credentials); without `mfa_token`, the code is asked for on the
     terminal. The account root user's session tokens last at most 1 h, whatever is asked.
+
+    Args:
+        duration: How long the session lasts (15 min to 36 h; 1 h for the root user), or
+            ``"max"``; by default the session's duration, else STS's default of 12 h.
+        mfa_serial: The MFA device's serial number or ARN, for an MFA-authenticated session.
+        mfa_token: Called for the device's current code; without it, the code is asked
+            for on the terminal.
+
+    Raises:
+        ConfigurationError: A parameter is malformed or out of range.
     """
 
     duration: Duration = None
@@ -58,6 +68,7 @@ class GetSessionToken(Hop):
 
     @property
     def label(self) -> str:
+        """What the hop is, for logs, errors and events: never a secret."""
         if self.mfa_serial is None:
             return "GetSessionToken"
         return f"GetSessionToken with MFA {self.mfa_serial}"
