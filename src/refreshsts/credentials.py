@@ -228,6 +228,9 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         answer). Given the `rejected` access key id, nothing is fetched once another caller
         has replaced those keys, so many callers rejected at once make one fetch.
 
+        Args:
+            rejected: The access key id a service refused, if known.
+
         Raises:
             RefreshError: The fetch failed (or waited too long for another refresh) and
                 nothing valid is left.

@@ -152,7 +152,15 @@ class Source:
         return identity
 
     def account_id(self, sts_client: Callable[[], Any]) -> str:
-        """The root principal's account ID: botocore's when it knows it, else STS's answer."""
+        """The root principal's account ID: botocore's when it knows it, else STS's answer.
+
+        Args:
+            sts_client: Gives an STS client signed by this source, asked only when botocore
+                does not know the account (one GetCallerIdentity, remembered).
+
+        Returns:
+            The 12-digit account ID.
+        """
         known = getattr(self.credentials().get_frozen_credentials(), "account_id", None)
         if known:
             return str(known)
