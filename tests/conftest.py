@@ -18,8 +18,10 @@ from fixtures.moto_server import (
     AwsFiles,
     CrossAccountChain,
     MotoServer,
+    Organization,
     World,
     build_cross_account_chain,
+    build_organization,
     build_world,
     write_aws_files,
 )
@@ -105,6 +107,32 @@ def proxied_aws_env(
     env = {**aws_env.env, "AWS_ENDPOINT_URL": sts_proxy.url}
     monkeypatch.setenv("AWS_ENDPOINT_URL", sts_proxy.url)
     return dataclasses.replace(aws_env, endpoint_url=sts_proxy.url, env=env)
+
+
+@pytest.fixture(scope="session")
+def organization(moto_server: MotoServer) -> Organization:
+    """An organization of 13 ACTIVE accounts (the hub's and 12 members), each with role `audit`
+    that the hub role may assume; built once per server (auth on after)."""
+    built = build_organization(moto_server)
+    moto_server.auth_on()
+    return built
+
+
+@pytest.fixture
+def organization_env(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    organization: Organization,
+    sts_proxy: StsProxy,
+) -> AwsFiles:
+    """Isolated AWS files whose profile `ststestprofile` is the organization's user, with
+    AWS_ENDPOINT_URL pointing at this test's `sts_proxy` (which counts every call)."""
+    user = organization.world
+    files = write_aws_files(
+        tmp_path / "home", user.access_key_id, user.secret_access_key, sts_proxy.url
+    )
+    _isolate_aws_env(monkeypatch, files)
+    return files
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import os
 import threading
 import urllib.parse
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.config import Config
@@ -139,6 +139,11 @@ class Chain:
         self._region = region
         self._sts_config = sts_client_config(sts_config)
         self._sts_endpoint_url = sts_endpoint_url
+        self.wrap_sts_client: Callable[[Callable[[], Any]], Any] | None = getattr(
+            source, "wrap_sts_client", None
+        )
+        """Given the maker of a new STS client, the client to use: a source may share one
+        among chains or rate-limit them (AccountRoles does both)."""
         self.links: list[_Link] = []
         self.credentials: list[RefreshingCredentials] = []
         signer: Credentials | None = None
@@ -181,6 +186,10 @@ class Chain:
 
     def sts_client(self, signer: Credentials | None) -> Any:
         """An STS client signed by `signer` (None: unsigned), honouring AWS_ENDPOINT_URL(_STS)."""
+        make = functools.partial(self._new_sts_client, signer)
+        return make() if self.wrap_sts_client is None else self.wrap_sts_client(make)
+
+    def _new_sts_client(self, signer: Credentials | None) -> Any:
         session = new_botocore_session(profile=self.profile, credentials=signer)
         if isinstance(signer, RefreshingCredentials):
             expired_token.register(session, signer)
