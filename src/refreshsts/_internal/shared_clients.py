@@ -4,7 +4,8 @@ A new botocore client gets its own class (a function and a docstring object per 
 ~150 KiB for S3) and its own parsed endpoint ruleset (~60 KiB for S3), though both depend
 only on the service model, which refreshsts's shared loader makes identical across sessions.
 After botocore has built a client the normal way, `share_parts` points it at the first such
-class and ruleset built in this process, so the per-client copies are freed at once.
+class and ruleset built in this process, so the per-client copies are freed at once, with
+the operation models that building the class parsed (~45 KiB for S3).
 
 A class is shared only when no handler of the session's own (one a user registered on
 `session.events`) takes part in `creating-client-class.<service>`: such a handler may shape
@@ -52,3 +53,9 @@ def _share_class(emitter: Any, client: Any, model: Any) -> None:
         shared = _classes.setdefault(key, built)
     if shared is not built and shared.__dict__.keys() == built.__dict__.keys():
         client.__class__ = shared
+        # Building the class parsed every operation (for docstrings) into this client's own
+        # service model; the shared class needs none of them, and the client parses again
+        # only those it calls.
+        cache = getattr(model, "_instance_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
