@@ -152,10 +152,9 @@ def _client_error(code: str, message: str = "") -> ClientError:
     ],
 )
 def test_throttling_is_told_apart_from_refusals(error: Exception, throttled: bool) -> None:
-    try:
-        raise RefreshError("could not refresh", hop=1) from error
-    except RefreshError as wrapped:
-        assert _throttled(wrapped) is throttled
+    wrapped = RefreshError("could not refresh", hop=1)
+    wrapped.__cause__ = error
+    assert _throttled(wrapped) is throttled
 
 
 def test_the_token_bucket_spaces_requests_one_interval_apart() -> None:
