@@ -43,8 +43,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "src"))
 
-import refreshsts  # noqa: E402
 from account_memory import HUB_ARN, REGION, ROLE_TEMPLATE, account  # noqa: E402
+
+import refreshsts  # noqa: E402
 from fixtures.moto_server import MotoServer  # noqa: E402
 from fixtures.sts_proxy import StsProxy  # noqa: E402
 
