@@ -6,8 +6,10 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from refreshsts import (
     AccountRoles,
@@ -170,3 +172,32 @@ def test_the_token_bucket_spaces_requests_one_interval_apart() -> None:
     assert slept == [0.25, 0.5, 0.75, 1.0]
     now[0] += 10.0  # an idle bucket saves no burst beyond one request
     assert [bucket.acquire() for _ in range(2)] == [0.0, 0.25]
+
+
+def test_without_a_hub_every_account_role_is_assumed_with_the_source_keys() -> None:
+    scanner = AccountRoles(TEMPLATE, region="us-east-1")
+    assert scanner.hub is None
+    first, second = (scanner.session(account)._chain.links[0] for account in (A, B))
+    assert first.sts_client is second.sts_client
+    signer = first.sts_client._request_signer._credentials.get_frozen_credentials()
+    assert signer.access_key == "AKIAEXAMPLEEXAMPLE01"
+
+
+def test_an_account_session_does_not_travel_alone_in_a_pickle() -> None:
+    with pytest.raises(TypeError, match="pickle the AccountRoles"):
+        pickle.dumps(roles().session(A))
+
+
+def test_organization_accounts_lists_the_active_ones() -> None:
+    with mock_aws():
+        organizations = boto3.client("organizations", region_name="us-east-1")
+        organizations.create_organization(FeatureSet="ALL")
+        created = [
+            organizations.create_account(Email=f"m{i}@example.com", AccountName=f"m{i}")[
+                "CreateAccountStatus"
+            ]["AccountId"]
+            for i in range(3)
+        ]
+        listed = AccountRoles(TEMPLATE, region="us-east-1").organization_accounts()
+    assert set(created) < set(listed) and len(listed) == 4
+    assert all(check_account(account) == account for account in listed)
