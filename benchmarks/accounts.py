@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -43,44 +42,23 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from account_memory import HUB_ARN, REGION, ROLE_TEMPLATE, account  # noqa: E402
+from account_memory import (  # noqa: E402
+    HUB_ARN,
+    REGION,
+    ROLE_TEMPLATE,
+    account,
+    boto3_session,
+    isolated_env,
+    run,
+)
 
 import refreshsts  # noqa: E402
 from fixtures.moto_server import MotoServer  # noqa: E402
 from fixtures.sts_proxy import StsProxy  # noqa: E402
 
-WORKER = ROOT / "tests" / "integration" / "account_memory.py"
 GOAL_BYTES = 128 * 1024
 CREATE_ROUNDS = 30
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-def environment(endpoint: str) -> dict[str, str]:
-    """Only the moto server's keys and endpoint: the host's AWS settings stay out."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    return env
-
-
-def measure_memory(mode: str, count: int, env: dict[str, str]) -> dict[str, Any]:
-    env = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])}
-    done = subprocess.run(
-        [sys.executable, str(WORKER), mode, str(count)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def scanner(**options: Any) -> refreshsts.AccountRoles:
@@ -98,19 +76,13 @@ def bench_create(proxy_url: str) -> dict[str, Any]:
     roles = scanner(cache=refreshsts.MemoryCache(), max_sessions=4 * CREATE_ROUNDS)
     hub = boto3.Session(region_name=REGION).client("sts", endpoint_url=proxy_url)
     keys = hub.assume_role(RoleArn=HUB_ARN, RoleSessionName="bench")["Credentials"]
-    by_hand = {
-        "aws_access_key_id": keys["AccessKeyId"],
-        "aws_secret_access_key": keys["SecretAccessKey"],
-        "aws_session_token": keys["SessionToken"],
-        "region_name": REGION,
-    }
     counter = iter(range(10**6))
 
     def ours() -> None:
         roles.session(account(next(counter))).client("s3")
 
     def theirs() -> None:
-        boto3.Session(**by_hand).client("s3")
+        boto3_session(keys).client("s3")
 
     ours()
     theirs()
@@ -149,12 +121,7 @@ def bench_scan(proxy: StsProxy, accounts: int) -> dict[str, Any]:
     sts = boto3.Session(region_name=REGION).client("sts", endpoint_url=proxy.url)
     for _ in range(2):  # by hand: nothing remembers the keys between scans
         hub = sts.assume_role(RoleArn=HUB_ARN, RoleSessionName="scanner-hub")["Credentials"]
-        signed = boto3.Session(
-            aws_access_key_id=hub["AccessKeyId"],
-            aws_secret_access_key=hub["SecretAccessKey"],
-            aws_session_token=hub["SessionToken"],
-            region_name=REGION,
-        ).client("sts", endpoint_url=proxy.url)
+        signed = boto3_session(hub).client("sts", endpoint_url=proxy.url)
         for account_id in ids:
             signed.assume_role(
                 RoleArn=ROLE_TEMPLATE.format(account=account_id), RoleSessionName="scan"
@@ -235,13 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args(argv)
     with MotoServer(managed_policies=False) as server, StsProxy(server.url) as proxy:
-        env = environment(proxy.url)
         os.environ.clear()
-        os.environ.update(env)
+        os.environ.update(isolated_env(proxy.url))
         results = {
-            "memory": measure_memory("refreshsts", 40, env),
-            "boto3_memory": measure_memory("boto3", 8, env),
-            "bounded": measure_memory("bounded", 600, env),
+            "memory": run("refreshsts", 40, proxy.url),
+            "boto3_memory": run("boto3", 8, proxy.url),
+            "bounded": run("bounded", 600, proxy.url),
             "create": bench_create(proxy.url),
             "scan": bench_scan(proxy, args.accounts),
         }

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import subprocess
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 ROLE_TEMPLATE = "arn:aws:iam::{account}:role/audit"
@@ -32,6 +35,57 @@ REGION = "us-west-2"
 WARM = 3
 BOUNDED_SESSIONS = 16
 BOUNDED_FROM = 100
+
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def isolated_env(endpoint_url: str) -> dict[str, str]:
+    """This environment without AWS settings, plus moto's test keys and `endpoint_url`."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AWS_") and name != "MOTO_ACCOUNT_ID"
+    }
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_ENDPOINT_URL=endpoint_url,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+def run(mode: str, count: int, endpoint_url: str, *, timeout: float = 900) -> dict[str, Any]:
+    """Measure `mode` in a new process of this script, against `endpoint_url`."""
+    env = isolated_env(endpoint_url)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, __file__, mode, str(count)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{mode} measurement failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def boto3_session(credentials: dict[str, Any]) -> Any:
+    """A plain boto3.Session on the keys of an AssumeRole answer."""
+    import boto3  # noqa: PLC0415
+
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    )
 
 
 def account(index: int) -> str:
@@ -79,23 +133,13 @@ def measure_boto3(count: int) -> dict[str, Any]:
 
     hub = boto3.Session(region_name=REGION).client("sts")
     creds = hub.assume_role(RoleArn=HUB_ARN, RoleSessionName="scanner-hub")["Credentials"]
-    sts = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=REGION,
-    ).client("sts")
+    sts = boto3_session(creds).client("sts")
     kept = []
 
     def one(index: int) -> None:
         role = ROLE_TEMPLATE.format(account=account(index))
         keys = sts.assume_role(RoleArn=role, RoleSessionName="scan")["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=keys["AccessKeyId"],
-            aws_secret_access_key=keys["SecretAccessKey"],
-            aws_session_token=keys["SessionToken"],
-            region_name=REGION,
-        )
+        session = boto3_session(keys)
         kept.append((session, session.client("s3")))
 
     for index in range(WARM):
