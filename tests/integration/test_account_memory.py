@@ -12,6 +12,8 @@ from fixtures.moto_server import MotoServer
 
 GOAL_BYTES = 128 * 1024
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def many_accounts_server() -> Iterator[MotoServer]:

@@ -46,7 +46,7 @@ def assume_role_arns(proxy: StsProxy) -> list[str]:
 
 
 def test_every_account_answers_as_its_own_role_through_one_hub_session(
-    organization: Organization, organization_env: Any, sts_proxy: StsProxy
+    organization: Organization, organization_env: Any, organization_proxy: StsProxy
 ) -> None:
     roles = scanner(organization)
     results = dict(roles.map(caller_arn))
@@ -54,7 +54,7 @@ def test_every_account_answers_as_its_own_role_through_one_hub_session(
     assert len(accounts) == 13
     assert results == {a: f"arn:aws:sts::{a}:assumed-role/audit/scan" for a in accounts}
     # one hub AssumeRole for all 13 accounts, each account's signed with the hub's key
-    arns = assume_role_arns(sts_proxy)
+    arns = assume_role_arns(organization_proxy)
     assert arns.count(organization.hub_role_arn) == 1
     assert sorted(arns) == sorted(
         [organization.hub_role_arn, *map(organization.role_arn, accounts)]
@@ -62,39 +62,41 @@ def test_every_account_answers_as_its_own_role_through_one_hub_session(
     hub_key = roles.hub.get_credentials().get_frozen_credentials().access_key  # type: ignore[union-attr]
     signers = [
         r.access_key_id
-        for r in sts_proxy.records("AssumeRole")
+        for r in organization_proxy.records("AssumeRole")
         if r.params["RoleArn"] != organization.hub_role_arn
     ]
     assert set(signers) == {hub_key}
-    assert [r.access_key_id for r in sts_proxy.records("ListAccounts")] == [hub_key]
-    assert sts_proxy.calls("AssumeRole") == 1 + len(accounts)
-    assert sts_proxy.calls("GetCallerIdentity") == len(accounts)  # fn's own calls, no others
+    assert [r.access_key_id for r in organization_proxy.records("ListAccounts")] == [hub_key]
+    assert organization_proxy.calls("AssumeRole") == 1 + len(accounts)
+    assert organization_proxy.calls("GetCallerIdentity") == len(
+        accounts
+    )  # fn's own calls, no others
 
-    sts_proxy.clear()
+    organization_proxy.clear()
     again = dict(roles.map(caller_arn, accounts))
     assert again == results
-    assert sts_proxy.calls("AssumeRole") == 0
+    assert organization_proxy.calls("AssumeRole") == 0
 
 
 def test_evicted_sessions_are_rebuilt_from_the_cache_without_sts(
-    organization: Organization, organization_env: Any, sts_proxy: StsProxy
+    organization: Organization, organization_env: Any, organization_proxy: StsProxy
 ) -> None:
     roles = scanner(organization, max_sessions=3)
     accounts = organization.account_ids
     first = dict(roles.map(caller_arn, accounts, max_workers=2))
     assert len(roles) == 3
-    assert sts_proxy.calls("AssumeRole") == 1 + len(accounts)
-    sts_proxy.clear()
+    assert organization_proxy.calls("AssumeRole") == 1 + len(accounts)
+    organization_proxy.clear()
     assert dict(roles.map(caller_arn, accounts, max_workers=2)) == first
-    assert sts_proxy.calls("AssumeRole") == 0
+    assert organization_proxy.calls("AssumeRole") == 0
 
 
 def test_one_refusing_account_and_throttling_leave_the_others_alone(
-    organization: Organization, organization_env: Any, sts_proxy: StsProxy
+    organization: Organization, organization_env: Any, organization_proxy: StsProxy
 ) -> None:
     accounts = organization.account_ids
     refusing = accounts[5]
-    sts_proxy.fail_all(
+    organization_proxy.fail_all(
         ("error", "AccessDenied", DENIED, 403),
         params={"RoleArn": organization.role_arn(refusing)},
     )
@@ -102,7 +104,7 @@ def test_one_refusing_account_and_throttling_leave_the_others_alone(
     roles.throttle_delay = (0.05, 0.2)
     roles.hub.get_credentials().get_frozen_credentials()  # type: ignore[union-attr]
     # more throttles in a row than botocore's 3 attempts absorb on their own
-    sts_proxy.inject(*["throttle"] * 5)
+    organization_proxy.inject(*["throttle"] * 5)
     results = dict(roles.map(caller_arn, accounts, max_workers=4))
     error = results.pop(refusing)
     assert isinstance(error, RefreshError)
@@ -110,13 +112,15 @@ def test_one_refusing_account_and_throttling_leave_the_others_alone(
     assert results == {
         a: f"arn:aws:sts::{a}:assumed-role/audit/scan" for a in accounts if a != refusing
     }
-    assert [r.fault for r in sts_proxy.records("AssumeRole")].count("throttle") == 5
-    refused = [r for r in sts_proxy.records("AssumeRole") if r.params["RoleArn"].count(refusing)]
+    assert [r.fault for r in organization_proxy.records("AssumeRole")].count("throttle") == 5
+    refused = [
+        r for r in organization_proxy.records("AssumeRole") if r.params["RoleArn"].count(refusing)
+    ]
     assert len(refused) == 1  # a refusal is not retried
 
 
 def test_bad_account_ids_are_refused_before_any_call(
-    organization: Organization, organization_env: Any, sts_proxy: StsProxy
+    organization: Organization, organization_env: Any, organization_proxy: StsProxy
 ) -> None:
     roles = scanner(organization)
     for bad in (["12345678901"], ["1234567890123"], ["12345678901a"], [123456789012], "1" * 12):
@@ -126,7 +130,7 @@ def test_bad_account_ids_are_refused_before_any_call(
         roles.session("0000")
     with pytest.raises(ConfigurationError, match=r"\{account\}"):
         AccountRoles("arn:aws:iam::123456789012:role/audit", source=PROFILE)
-    assert sts_proxy.requests == []
+    assert organization_proxy.requests == []
 
 
 def _within(times: list[float], window: float) -> int:
@@ -135,7 +139,7 @@ def _within(times: list[float], window: float) -> int:
 
 
 def test_max_sts_rate_holds_for_the_hub_and_every_account(
-    organization: Organization, organization_env: Any, sts_proxy: StsProxy
+    organization: Organization, organization_env: Any, organization_proxy: StsProxy
 ) -> None:
     rate = 5.0
     roles = scanner(organization, max_sts_rate=rate)
@@ -143,7 +147,7 @@ def test_max_sts_rate_holds_for_the_hub_and_every_account(
     results = dict(roles.map(caller_arn, max_workers=8))
     elapsed = time.monotonic() - started
     assert all(isinstance(arn, str) for arn in results.values())
-    times = [r.time for r in sts_proxy.records("AssumeRole")]
+    times = [r.time for r in organization_proxy.records("AssumeRole")]
     assert len(times) == 14
     assert elapsed >= 13 / rate * 0.95
     assert max(times) - min(times) >= 13 / rate * 0.9
@@ -151,7 +155,7 @@ def test_max_sts_rate_holds_for_the_hub_and_every_account(
 
 
 def test_a_redis_cache_shares_the_rate_across_processes(
-    organization: Organization, organization_env: Any, sts_proxy: StsProxy, redis_url: str
+    organization: Organization, organization_env: Any, organization_proxy: StsProxy, redis_url: str
 ) -> None:
     """Two AccountRoles stand in for two hosts: together they keep to one rate."""
     rate = 4.0
@@ -170,7 +174,7 @@ def test_a_redis_cache_shares_the_rate_across_processes(
     for thread in threads:
         thread.join(timeout=60)
     assert len(found) == 12 and all(isinstance(arn, str) for arn in found.values())
-    times = [r.time for r in sts_proxy.records("AssumeRole")]
+    times = [r.time for r in organization_proxy.records("AssumeRole")]
     assert len(times) in (13, 14)  # the hub once, unless both hosts fetched it at once
     assert max(times) - min(times) >= (len(times) - 1) / rate * 0.9
     assert _within(times, 1.0) <= 1 + rate + 1
