@@ -103,7 +103,7 @@ def test_one_refusing_account_and_throttling_leave_the_others_alone(
     roles = scanner(organization)
     roles.throttle_delay = (0.05, 0.2)
     roles.hub.get_credentials().get_frozen_credentials()  # type: ignore[union-attr]
-    # one more throttle in a row than botocore's 3 attempts absorb: map must try again
+    # four throttles in a row: more than botocore's own attempts absorb, so map must try again
     organization_proxy.inject(*["throttle"] * 4)
     results = dict(roles.map(caller_arn, accounts, max_workers=1))
     error = results.pop(refusing)
