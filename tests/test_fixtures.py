@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from fixtures.moto_server import AwsFiles, CrossAccountChain, MotoServer, World
+from fixtures.moto_server import AwsFiles, CrossAccountChain, MotoServer, Organization, World
 from fixtures.sts_proxy import StsProxy
 
 pytestmark = pytest.mark.integration
@@ -230,6 +230,39 @@ def test_fail_all_until_heal(moto_server: MotoServer, world: World, sts_proxy: S
     sts_proxy.heal()
     sts.assume_role(RoleArn=world.role_arn, RoleSessionName="ff")
     assert [r.status for r in sts_proxy.records("AssumeRole")] == [503, 503, 503, 200]
+
+
+def test_fail_all_with_params_fails_only_matching_requests(
+    moto_server: MotoServer, world: World, sts_proxy: StsProxy
+) -> None:
+    sts = _user_client(moto_server, world, "sts", sts_proxy.url)
+    other = "arn:aws:iam::123456789012:role/not-this-one"
+    sts_proxy.fail_all(("error", "AccessDenied", "no", 403), params={"RoleArn": world.role_arn})
+    with pytest.raises(ClientError) as refused:
+        sts.assume_role(RoleArn=world.role_arn, RoleSessionName="ff")
+    assert _error_code(refused) == "AccessDenied"
+    with pytest.raises(ClientError) as passed_on:  # forwarded: moto itself refuses this one
+        sts.assume_role(RoleArn=other, RoleSessionName="ff")
+    assert _error_code(passed_on) == "AccessDenied"
+    assert [r.fault for r in sts_proxy.records("AssumeRole")] == ["error", None]
+    sts_proxy.heal()
+    sts.assume_role(RoleArn=world.role_arn, RoleSessionName="ff")
+
+
+# Organization ---------------------------------------------------------------------------------
+
+
+def test_organization_accounts_each_have_the_role(
+    organization_server: MotoServer, organization: Organization
+) -> None:
+    assert len(organization.account_ids) == 13
+    assert organization.account_ids[0] == "111111111111"
+    with organization_server.admin():
+        for account_id in organization.account_ids:
+            iam = organization_server.admin_client("iam", account_id)
+            assert iam.get_role(RoleName="audit")["Role"]["Arn"] == organization.role_arn(
+                account_id
+            )
 
 
 # Cross-account chain --------------------------------------------------------------------------

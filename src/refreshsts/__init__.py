@@ -14,6 +14,7 @@ session.client("s3").list_buckets()
 from ._internal.crypto import generate_key
 from ._temporary import TemporaryCredentials
 from ._version import __version__
+from .account_roles import AccountRoles
 from .caches import (
     CredentialCache,
     FileCache,
@@ -46,6 +47,7 @@ from .sources import Source, SourceLike
 
 __all__ = [
     "MAX",
+    "AccountRoles",
     "AssumeRole",
     "AssumeRoleWithSAML",
     "AssumeRoleWithWebIdentity",

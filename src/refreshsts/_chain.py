@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.config import Config
@@ -171,6 +171,11 @@ class Chain:
         self._sts_config = sts_client_config(sts_config)
         self._waiting_sts_config = sts_client_config(sts_config, waiting=True)
         self._sts_endpoint_url = sts_endpoint_url
+        self.wrap_sts_client: Callable[[Callable[[], Any]], Any] | None = getattr(
+            source, "wrap_sts_client", None
+        )
+        """Given the maker of a new STS client, the client to use: a source may share one
+        among chains or rate-limit them (AccountRoles does both)."""
         self.links: list[_Link] = []
         self.credentials: list[RefreshingCredentials] = []
         signer: Credentials | None = None
@@ -217,6 +222,10 @@ class Chain:
 
         `waiting`: for fetches a caller waits on with nothing in hand (shorter timeouts).
         """
+        make = functools.partial(self._new_sts_client, signer, waiting=waiting)
+        return make() if self.wrap_sts_client is None else self.wrap_sts_client(make)
+
+    def _new_sts_client(self, signer: Credentials | None, *, waiting: bool = False) -> Any:
         session = new_botocore_session(profile=self.profile, credentials=signer)
         if isinstance(signer, RefreshingCredentials):
             expired_token.register(session, signer)

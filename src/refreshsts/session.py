@@ -164,6 +164,9 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         for client in list(self._handed_out):
             forks.drop_connections(client)
 
+    def _register_default_handlers(self) -> None:
+        """boto3's default handlers are among the built-ins every session shares."""
+
     def _setup_loader(self) -> None:
         self._loader = self._session.get_component("data_loader")
         if BOTO3_DATA not in self._loader.search_paths:

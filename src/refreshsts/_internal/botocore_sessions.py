@@ -1,8 +1,12 @@
-"""botocore sessions that share one data loader, so new sessions do not re-read JSON models."""
+"""botocore sessions that share one data loader, so new sessions do not re-read JSON models.
+
+They also share botocore's and boto3's built-in event handlers (a `LayeredEmitter` holds only
+what a session or client adds) and, through `share_parts`, each service's client class and
+endpoint ruleset: what botocore would otherwise copy into every session and client.
+"""
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 from typing import Any
@@ -11,17 +15,18 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, Credentials
-from botocore.hooks import HierarchicalEmitter
 from botocore.loaders import Loader, create_loader
 
 from . import forks
+from .layered_events import LayeredEmitter, SharedHandlers
+from .shared_clients import share_parts
 
 __all__ = ["BOTO3_DATA", "config_key", "new_botocore_session", "shared_loader", "sts_client_config"]
 
 BOTO3_DATA = os.path.join(os.path.dirname(boto3.__file__), "data")
 
 _loader: Loader | None = None
-_handlers: HierarchicalEmitter | None = None
+_handlers: SharedHandlers | None = None
 _loader_lock = threading.Lock()
 
 
@@ -44,18 +49,29 @@ def shared_loader() -> Loader:
         return _loader
 
 
-def _builtin_handlers() -> HierarchicalEmitter:
-    """botocore's built-in event handlers, registered once; each session gets a copy.
+def shared_handlers() -> SharedHandlers:
+    """botocore's and boto3's built-in event handlers, registered once per process.
 
-    Registering them costs ~3.5 ms per botocore session (argspec checks on ~120 handlers),
-    most of what a new RefreshableSession costs once models are shared. Nothing is ever
-    registered on this template itself.
+    Registering them costs ~3.5 ms per botocore session (argspec checks on ~120 handlers)
+    and copying them ~150 KiB per session and client; every session reads these instead.
+    Nothing is ever registered on them after this.
     """
     global _handlers
     with _loader_lock:
         if _handlers is None:
-            _handlers = botocore.session.Session()._original_handler
+            template = botocore.session.Session()
+            boto3.Session(botocore_session=template)  # adds boto3's default handlers
+            _handlers = SharedHandlers(template._original_handler)
         return _handlers
+
+
+class _SharingSession(botocore.session.Session):  # type: ignore[misc]
+    """A botocore session whose clients share their class and endpoint ruleset."""
+
+    def create_client(self, *args: Any, **kwargs: Any) -> Any:
+        client = super().create_client(*args, **kwargs)
+        share_parts(self._original_handler, client)
+        return client
 
 
 class _FixedProvider(CredentialProvider):  # type: ignore[misc]
@@ -74,9 +90,9 @@ def new_botocore_session(
     *, profile: str | None = None, credentials: Credentials | None = None
 ) -> botocore.session.Session:
     """A botocore session on the shared loader, optionally bound to fixed credentials."""
-    session = botocore.session.Session(
+    session = _SharingSession(
         profile=profile,
-        event_hooks=copy.copy(_builtin_handlers()),
+        event_hooks=LayeredEmitter(shared_handlers()),
         include_builtin_handlers=False,
     )
     session.register_component("data_loader", shared_loader())

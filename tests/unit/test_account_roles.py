@@ -1,0 +1,203 @@
+"""AccountRoles in-process: what it refuses, what it shares, and its rate bucket."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from refreshsts import (
+    AccountRoles,
+    AssumeRole,
+    BackgroundRefresh,
+    ConfigurationError,
+    MemoryCache,
+    RefreshError,
+)
+from refreshsts._internal.rate import TokenBucket
+from refreshsts.account_roles import _throttled, check_account
+
+TEMPLATE = "arn:aws:iam::{account}:role/audit"
+HUB = "arn:aws:iam::111111111111:role/hub"
+A, B, C = "222222222222", "333333333333", "444444444444"
+
+
+@pytest.fixture(autouse=True)
+def keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Static keys from the environment and nowhere to send a request: nothing here calls."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE01")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def roles(**options: Any) -> AccountRoles:
+    options.setdefault("region", "us-east-1")
+    return AccountRoles(TEMPLATE, AssumeRole(HUB, session_name="hub"), **options)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "arn:aws:iam::123456789012:role/audit",
+        "arn:aws:iam::{account}:user/audit",
+        "arn:aws:iam::{account}",
+        "arn:aws:iam::123456789012:role/{account}",
+        "arn:aws:iam::{account}:role/{other}",
+        42,
+    ],
+)
+def test_a_template_without_account_in_its_account_field_is_refused(template: Any) -> None:
+    with pytest.raises(ConfigurationError, match="role_arn_template="):
+        AccountRoles(template)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_sessions": 0}, "max_sessions=0 must be 1-1,000,000"),
+        ({"max_sessions": True}, "max_sessions=True must be an int"),
+        ({"max_sts_rate": 0}, r"max_sts_rate=0 must be STS requests per second in \(0, 10000\]"),
+        ({"max_sts_rate": "5"}, "max_sts_rate='5'"),
+        ({"session_name": "x"}, "session_name='x' is invalid"),
+        ({"refresh": "background"}, "refresh=str is not"),
+        ({"region": "mars"}, "region='mars' is not an AWS region"),
+    ],
+)
+def test_bad_options_are_refused_when_built(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        roles(**options)
+
+
+@pytest.mark.parametrize(
+    ("account", "message"),
+    [
+        (123456789012, "is an int: pass the 12-digit account ID as a string"),
+        ("12345678901", "is not an AWS account ID"),
+        ("１２３４５６７８９０１２", "is not an AWS account ID"),  # noqa: RUF001 - fullwidth digits
+        (None, "is not an AWS account ID"),
+    ],
+)
+def test_account_ids_are_twelve_ascii_digits(account: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        check_account(account)
+    with pytest.raises(ConfigurationError, match=message):
+        roles().session(account)
+
+
+def test_map_refuses_before_starting_anything() -> None:
+    scanner = roles()
+    with pytest.raises(ConfigurationError, match="is not callable"):
+        scanner.map("fn", [A])  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="max_workers=0 must be 1-256"):
+        scanner.map(lambda s, a: a, [A], max_workers=0)
+    with pytest.raises(ConfigurationError, match="one string"):
+        scanner.map(lambda s, a: a, A)
+    with pytest.raises(ConfigurationError, match="'bad'"):
+        scanner.map(lambda s, a: a, [A, "bad"])
+    assert len(scanner) == 0
+
+
+def test_sessions_are_kept_in_a_bounded_lru_and_rebuilt_on_demand() -> None:
+    scanner = roles(max_sessions=2, refresh=BackgroundRefresh())
+    first = scanner.session(A)
+    assert scanner.session(A) is first
+    scanner.session(B)
+    scanner.session(C)
+    assert len(scanner) == 2
+    assert all(creds._closed for creds in first.hop_credentials)  # no refresh ahead once evicted
+    again = scanner.session(A)
+    assert again is not first
+    assert again.hops[0].role_arn == f"arn:aws:iam::{A}:role/audit"
+    scanner.close()
+
+
+def test_every_account_signs_through_one_sts_client_on_the_hub_credentials() -> None:
+    scanner = roles()
+    links = [scanner.session(account)._chain.links[0] for account in (A, B, C)]
+    assert links[0].sts_client is links[1].sts_client is links[2].sts_client
+    hub = scanner.hub
+    assert hub is not None
+    assert links[0].sts_client._request_signer._credentials is hub.get_credentials()
+    assert scanner.session(A).hop_credentials[0].hop == 1
+
+
+def test_it_travels_in_a_pickle_as_its_recipe_without_the_external_id() -> None:
+    scanner = roles(external_id="very-secret-external-id", cache=MemoryCache(), max_sessions=7)
+    scanner.session(A)
+    copied = pickle.loads(pickle.dumps(scanner))
+    assert copied.role_arn(B) == f"arn:aws:iam::{B}:role/audit"
+    assert copied.session(A).hops[0].external_id == "very-secret-external-id"
+    assert "very-secret" not in repr(copied) and "sessions=1/7" in repr(copied)
+
+
+def _client_error(code: str, message: str = "") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "AssumeRole")
+
+
+@pytest.mark.parametrize(
+    ("error", "throttled"),
+    [
+        (_client_error("Throttling", "Rate exceeded"), True),
+        (_client_error("RequestLimitExceeded"), True),
+        (_client_error("Unknown", "Rate exceeded"), True),
+        (_client_error("AccessDenied", "not authorized"), False),
+        (ValueError("Throttling"), False),
+    ],
+)
+def test_throttling_is_told_apart_from_refusals(error: Exception, throttled: bool) -> None:
+    wrapped = RefreshError("could not refresh", hop=1)
+    wrapped.__cause__ = error
+    assert _throttled(wrapped) is throttled
+
+
+def test_the_token_bucket_spaces_requests_one_interval_apart() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    bucket = TokenBucket(4.0, clock=lambda: now[0], sleep=sleep)
+    waits = [bucket.acquire() for _ in range(5)]
+    assert waits == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert slept == [0.25, 0.5, 0.75, 1.0]
+    now[0] += 10.0  # an idle bucket saves no burst beyond one request
+    assert [bucket.acquire() for _ in range(2)] == [0.0, 0.25]
+
+
+def test_without_a_hub_every_account_role_is_assumed_with_the_source_keys() -> None:
+    scanner = AccountRoles(TEMPLATE, region="us-east-1")
+    assert scanner.hub is None
+    first, second = (scanner.session(account)._chain.links[0] for account in (A, B))
+    assert first.sts_client is second.sts_client
+    signer = first.sts_client._request_signer._credentials.get_frozen_credentials()
+    assert signer.access_key == "AKIAEXAMPLEEXAMPLE01"
+
+
+def test_an_account_session_does_not_travel_alone_in_a_pickle() -> None:
+    with pytest.raises(TypeError, match="pickle the AccountRoles"):
+        pickle.dumps(roles().session(A))
+
+
+def test_organization_accounts_lists_the_active_ones() -> None:
+    with mock_aws():
+        organizations = boto3.client("organizations", region_name="us-east-1")
+        organizations.create_organization(FeatureSet="ALL")
+        created = [
+            organizations.create_account(Email=f"m{i}@example.com", AccountName=f"m{i}")[
+                "CreateAccountStatus"
+            ]["AccountId"]
+            for i in range(3)
+        ]
+        listed = AccountRoles(TEMPLATE, region="us-east-1").organization_accounts()
+    assert set(created) < set(listed) and len(listed) == 4
+    assert all(check_account(account) == account for account in listed)
