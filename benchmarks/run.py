@@ -2,7 +2,7 @@
 """refreshsts vs a botocore `role_arn` profile, side by side, in one run on a local moto server.
 
     python benchmarks/run.py [--json PATH] [--iterations N] [--check]
-                             [--only {core,caches,refresh,all}]
+                             [--only {core,caches,refresh,accounts,all}]
 
 Starts a moto server on 127.0.0.1 (IAM auth on after the seed world is built) and a recording
 StsProxy in front of it (AWS_ENDPOINT_URL points at the proxy, so every AssumeRole is counted),
@@ -21,6 +21,10 @@ writes isolated AWS files into a temporary HOME, then measures, interleaving the
    OnDemandRefresh and BackgroundRefresh and a botocore `role_arn` profile whose refresh windows
    are scaled to the lifetime (advisory 4 s, mandatory 1.2 s); then AssumeRole calls made by
    32 threads through 10 refreshes of ~3-second credentials, refreshsts and botocore at once.
+6. Many accounts (`--only accounts`, `--accounts N`): memory per live AccountRoles session with
+   an S3 client vs a boto3.Session per account (tracemalloc in a subprocess), growth through
+   600 accounts with max_sessions=16, ms per account session + client, and AssumeRole calls
+   for a scan of N accounts through a hub and a second scan (own moto server, IAM auth off).
 
 The fixtures come from the repository's tests/ directory; nothing is copied here.
 """
@@ -36,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.accounts import bench_accounts, report_accounts
 from bench.caches import KEY_ENV, bench_caches, report_caches
 from bench.core import bench_assume_role_calls, bench_frozen, bench_new_session, report
 from bench.harness import isolate_environment, setup, versions
@@ -53,41 +58,48 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("core", "caches", "refresh", "all"),
+        choices=("core", "caches", "refresh", "accounts", "all"),
         default="all",
         help="core: sessions and credentials (1-3); caches: cache backends (4); "
-        "refresh: refresh under load (5, ~70 s); default all",
+        "refresh: refresh under load (5, ~70 s); accounts: many accounts (6); default all",
+    )
+    parser.add_argument(
+        "--accounts", type=int, default=1000, help="accounts in the many-accounts scan"
     )
     args = parser.parse_args(argv)
     run_core = args.only in ("core", "all")
     run_caches = args.only in ("caches", "all")
     run_refresh = args.only in ("refresh", "all")
+    run_accounts = args.only in ("accounts", "all")
 
     info = versions()
     print("  ".join(f"{k} {v}" for k, v in info.items()))
     started = time.perf_counter()
     isolate_environment()
     os.environ.pop(KEY_ENV, None)  # the plain FileCache rows must stay plain
-    calls = frozen = session = caches = refresh = None
-    with tempfile.TemporaryDirectory(prefix="refreshsts-bench-") as tmp:
-        bench, server, proxy = setup(Path(tmp) / "home")
-        try:
-            print(
-                f"moto server {server.url}, STS proxy {proxy.url} "
-                f"(setup {time.perf_counter() - started:.1f} s)",
-                flush=True,
-            )
-            if run_core:
-                calls = bench_assume_role_calls(bench)
-                frozen = bench_frozen(bench)
-                session = bench_new_session(bench, args.iterations)
-            if run_caches:
-                caches = bench_caches(bench, Path(tmp))
-            if run_refresh:  # last: it creates a second access key and a profile on it
-                refresh = bench_refresh(bench)
-        finally:
-            proxy.stop()
-            server.stop()
+    calls = frozen = session = caches = refresh = accounts = None
+    if run_core or run_caches or run_refresh:
+        with tempfile.TemporaryDirectory(prefix="refreshsts-bench-") as tmp:
+            bench, server, proxy = setup(Path(tmp) / "home")
+            try:
+                print(
+                    f"moto server {server.url}, STS proxy {proxy.url} "
+                    f"(setup {time.perf_counter() - started:.1f} s)",
+                    flush=True,
+                )
+                if run_core:
+                    calls = bench_assume_role_calls(bench)
+                    frozen = bench_frozen(bench)
+                    session = bench_new_session(bench, args.iterations)
+                if run_caches:
+                    caches = bench_caches(bench, Path(tmp))
+                if run_refresh:  # last: it creates a second access key and a profile on it
+                    refresh = bench_refresh(bench)
+            finally:
+                proxy.stop()
+                server.stop()
+    if run_accounts:  # its own server: IAM auth off, a thousand accounts
+        accounts = bench_accounts(args.accounts)
     goals: list[dict[str, Any]] = []
     if calls is not None and frozen is not None and session is not None:
         goals += report(calls, frozen, session)
@@ -95,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         goals += report_caches(caches)
     if refresh is not None:
         goals += report_refresh(refresh)
+    if accounts is not None:
+        goals += report_accounts(accounts)
     total = time.perf_counter() - started
     print(f"\ntotal {total:.1f} s")
     if args.json:
@@ -105,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             "new_session": session,
             "caches": caches,
             "refresh": refresh,
+            "accounts": accounts,
             "goals": goals,
             "seconds": total,
         }

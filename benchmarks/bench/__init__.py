@@ -11,5 +11,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "integration"))  # account_memory
 if importlib.util.find_spec("refreshsts") is None:
     sys.path.insert(0, str(ROOT / "src"))

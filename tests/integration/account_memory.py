@@ -14,7 +14,7 @@ it has never seen, so no account needs building. Modes:
 - `bounded`: AccountRoles with max_sessions=16 visits COUNT accounts; the growth from account
   100 to the last, next to what 16 sessions take.
 
-Run by tests/integration/test_account_memory.py and benchmarks/accounts.py.
+Run by tests/integration/test_account_memory.py and benchmarks/bench/accounts.py.
 """
 
 from __future__ import annotations
