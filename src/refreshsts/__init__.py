@@ -24,6 +24,7 @@ from .caches import (
     set_default_cache,
 )
 from .container_credentials import ContainerCredentials
+from .credential_server import CredentialServer
 from .credentials import RefreshingCredentials
 from .durations import MAX, parse_duration
 from .errors import ConfigurationError, RefreshError, RefreshstsError
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "ContainerCredentials",
     "CredentialCache",
+    "CredentialServer",
     "FileCache",
     "GetFederationToken",
     "GetSessionToken",

@@ -1,0 +1,64 @@
+"""DuckDB `read_parquet` on `duckdb_secret`, across rotations, through the proxy."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.datasets import ROTATIONS, read_across_rotations, s3_signers
+from refreshsts import ConfigurationError
+from refreshsts.integrations import duckdb_secret
+
+duckdb = pytest.importorskip("duckdb")
+
+
+def _endpoint(proxy):
+    return {"endpoint": f"127.0.0.1:{proxy.port}", "url_style": "path", "use_ssl": False}
+
+
+def _secrets(con):
+    return con.execute("SELECT name, scope FROM duckdb_secrets()").fetchall()
+
+
+def test_options_are_quoted_never_spliced(pipeline_session, sts_proxy):
+    con = duckdb.connect()
+    tricky = "it's', KEY_ID 'evil"
+    with duckdb_secret(con, pipeline_session, scope=f"s3://{tricky}", **_endpoint(sts_proxy)):
+        ((name, scope),) = _secrets(con)
+        assert name == "refreshsts"
+        assert scope == [f"s3://{tricky}"]
+        shown = con.execute("SELECT secret_string FROM duckdb_secrets()").fetchone()[0]
+        current = pipeline_session.get_credentials().credentials
+        assert f"key_id={current.access_key_id}" in shown
+        assert current.secret_access_key not in shown
+        assert f"endpoint=127.0.0.1:{sts_proxy.port}" in shown
+    assert _secrets(con) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"name": "x; DROP TABLE t"}, "name="),
+        ({"key_id": "AKIA"}, "option 'key_id' is not accepted"),
+        ({"bad-option": "1"}, "option 'bad-option'"),
+        ({"endpoint": object()}, "endpoint=object"),
+        ({"endpoint": "a\x00b"}, "NUL"),
+    ],
+)
+def test_bad_options_are_refused_before_any_network_call(
+    pipeline_session, sts_proxy, options, message
+):
+    with pytest.raises(ConfigurationError, match=message):
+        duckdb_secret(duckdb.connect(), pipeline_session, **options)
+    assert sts_proxy.calls() == 0
+
+
+@pytest.mark.slow
+def test_read_parquet_across_rotations(pipeline_session, parquet_dataset, sts_proxy):
+    con = duckdb.connect()
+    query = f"SELECT sum(value) FROM read_parquet('{parquet_dataset.glob}')"
+    with duckdb_secret(con, pipeline_session, **_endpoint(sts_proxy)) as secret:
+        answers, reads = read_across_rotations(sts_proxy, lambda: con.execute(query).fetchone()[0])
+        assert secret.replaced > ROTATIONS
+    assert answers == {parquet_dataset.total}
+    assert len(s3_signers(sts_proxy)) > ROTATIONS, f"{reads} reads"
+    assert sts_proxy.expired_signings() == []
