@@ -70,6 +70,12 @@ class AioRefreshingCredentials(AioRefreshableCredentials):  # type: ignore[misc]
     def refresh_needed(self, refresh_in: float | None = None) -> bool:
         return bool(self._sync.refresh_needed(refresh_in))
 
+    def _seconds_remaining(self) -> float:
+        return float(self._sync._seconds_remaining())
+
+    def _is_expired(self) -> bool:
+        return bool(self._sync._is_expired())
+
     async def refresh(self) -> None:
         """Fetch new credentials now (after an ExpiredToken answer), off the event loop."""
         await asyncio.to_thread(self._sync.refresh)
