@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from fixtures.datasets import ROTATIONS, read_across_rotations, s3_signers
-from refreshsts import ConfigurationError
+from refreshsts import ConfigurationError, RefreshWindows, TemporaryCredentials
 from refreshsts.integrations import duckdb_secret
 
 duckdb = pytest.importorskip("duckdb")
@@ -62,3 +65,40 @@ def test_read_parquet_across_rotations(pipeline_session, parquet_dataset, sts_pr
     assert answers == {parquet_dataset.total}
     assert len(s3_signers(sts_proxy)) > ROTATIONS, f"{reads} reads"
     assert sts_proxy.expired_signings() == []
+
+
+class _FakeConnection:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def execute(self, statement):
+        self.statements.append(statement)
+        return self
+
+    def cursor(self):
+        return self
+
+    def close(self):
+        pass
+
+
+def test_keys_past_their_refresh_point_are_retried_later_not_in_a_loop():
+    """While STS fails, the session hands back keys whose refresh point has passed."""
+    now = time.time()
+    stale = TemporaryCredentials(
+        "AKIASTALE", "secret", "token", expiration=now + 5, issued=now - 95
+    )
+    session = SimpleNamespace(
+        region_name="us-west-2",
+        windows=RefreshWindows(),
+        get_credentials=lambda: SimpleNamespace(get_temporary_credentials=lambda: stale),
+    )
+    con = _FakeConnection()
+    with duckdb_secret(con, session) as secret:  # type: ignore[arg-type]
+        time.sleep(0.5)
+        assert secret.replaced == 1
+        assert secret.renew_at > time.time()
+    creates = [s for s in con.statements if s.startswith("CREATE OR REPLACE TEMPORARY SECRET")]
+    assert len(creates) == 1
+    assert "KEY_ID 'AKIASTALE'" in creates[0]
+    assert con.statements[-1] == 'DROP TEMPORARY SECRET IF EXISTS "refreshsts"'

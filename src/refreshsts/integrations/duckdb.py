@@ -132,7 +132,9 @@ class DuckDBSecret:
         )
         con.execute(statement)
         self.replaced += 1
-        return current.renew_at
+        # Keys past their refresh point come back while STS is failing: retry later.
+        now = time.time()
+        return current.renew_at if current.renew_at > now else now + _RETRY
 
     def _run(self) -> None:
         while not self._stop.wait(max(self.renew_at - time.time(), 0.0)):
