@@ -6,6 +6,7 @@ from typing import Any
 
 from aiobotocore.session import AioSession
 
+from .._internal.botocore_sessions import shared_loader
 from ..hops import Hop
 from ..session import RefreshableSession as SyncRefreshableSession
 from .credentials import AioRefreshingCredentials
@@ -38,7 +39,12 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
         return twin
 
     def _bind(self, session: SyncRefreshableSession) -> None:
+        """Share the sync session's credentials and the process's parsed service models.
+
+        Workers unpickle a session per task; a fresh loader would parse S3's model each time.
+        """
         super().__init__(profile=session._session.profile)
+        self.register_component("data_loader", shared_loader())
         self._sync = session
         self._credentials = AioRefreshingCredentials(session.get_credentials())
         if session.region_name:
