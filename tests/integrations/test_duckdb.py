@@ -8,7 +8,12 @@ from types import SimpleNamespace
 import pytest
 
 from fixtures.datasets import ROTATIONS, read_across_rotations, s3_signers
-from refreshsts import ConfigurationError, RefreshWindows, TemporaryCredentials
+from refreshsts import (
+    ConfigurationError,
+    RefreshstsError,
+    RefreshWindows,
+    TemporaryCredentials,
+)
 from refreshsts.integrations import duckdb_secret
 
 duckdb = pytest.importorskip("duckdb")
@@ -102,3 +107,15 @@ def test_keys_past_their_refresh_point_are_retried_later_not_in_a_loop():
     assert len(creates) == 1
     assert "KEY_ID 'AKIASTALE'" in creates[0]
     assert con.statements[-1] == 'DROP TEMPORARY SECRET IF EXISTS "refreshsts"'
+
+
+def test_a_failed_create_never_shows_the_secret(pipeline_session, sts_proxy):
+    con = duckdb.connect()
+    with pytest.raises(RefreshstsError) as failed:
+        duckdb_secret(con, pipeline_session, no_such_option="x", **_endpoint(sts_proxy))
+    current = pipeline_session.get_credentials().credentials
+    assert "NO_SUCH_OPTION" in str(failed.value).upper()
+    assert current.secret_access_key not in str(failed.value)
+    assert current.session_token not in str(failed.value)
+    assert failed.value.__cause__ is None
+    assert failed.value.__suppress_context__

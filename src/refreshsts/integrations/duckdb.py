@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, RefreshstsError
 from ._lease import lease
 
 if TYPE_CHECKING:
@@ -130,7 +130,18 @@ class DuckDBSecret:
         statement = self._statement(
             creds.access_key_id, creds.secret_access_key, creds.session_token
         )
-        con.execute(statement)
+        try:
+            con.execute(statement)
+        except Exception as exc:
+            # DuckDB quotes the failing statement, which holds the secret key and token.
+            message = str(exc)
+            for secret in (creds.secret_access_key, creds.session_token):
+                if secret:
+                    message = message.replace(secret, "<redacted>")
+            raise RefreshstsError(
+                f"duckdb_secret: creating secret {self.name!r} failed: "
+                f"{type(exc).__name__}: {message}"
+            ) from None
         self.replaced += 1
         # Keys past their refresh point come back while STS is failing: retry later.
         now = time.time()
