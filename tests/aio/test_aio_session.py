@@ -174,3 +174,22 @@ def test_rotates_for_25_s_without_stalling_the_loop_or_using_an_expired_key(
     # machine's scheduling noise (a few ms when idle), so the bound sits well below 2 s.
     assert worst < 0.5, f"the loop stalled: {figures}"
     assert p99 < 0.05, figures
+
+
+def test_from_profile_reads_the_role_chain_of_a_profile(
+    world, proxied_aws_env, sts_proxy, cross_account_chain
+):
+    proxied_aws_env.add_config(
+        f"[profile reader]\nrole_arn = {world.role_arn}\nsource_profile = {PROFILE}\n"
+    )
+    session = refreshsts.aio.RefreshableSession.from_profile(
+        "reader", region=REGION, cache=NoCache()
+    )
+    assert [hop.role_arn for hop in session.hops] == [world.role_arn]
+
+    async def main():
+        async with session.create_client("s3") as s3:
+            return (await s3.list_objects_v2(Bucket=world.bucket))["KeyCount"]
+
+    assert asyncio.run(main()) == 1
+    assert sts_proxy.calls("AssumeRole") == 1

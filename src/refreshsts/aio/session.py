@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from aiobotocore.session import AioSession
+from botocore.config import Config
 
 from .._internal.botocore_sessions import shared_loader
+from ..caches import CredentialCache
+from ..durations import DurationLike
+from ..events import HopStatus
 from ..hops import Hop
+from ..refresh import RefreshStrategy, RefreshWindows
 from ..session import RefreshableSession as SyncRefreshableSession
+from ..sources import SourceLike
 from .credentials import AioRefreshingCredentials
 
 __all__ = ["RefreshableSession"]
@@ -24,8 +30,32 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
     the recipe, never a secret; `s3fs.S3FileSystem(session=...)` and Dask accept it.
     """
 
-    def __init__(self, *hops: Hop, **options: Any) -> None:
-        self._bind(SyncRefreshableSession(*hops, **options))
+    def __init__(
+        self,
+        *hops: Hop,
+        source: SourceLike = None,
+        region: str | None = None,
+        duration: DurationLike | None = None,
+        cache: CredentialCache | None = None,
+        windows: RefreshWindows | None = None,
+        refresh: RefreshStrategy | None = None,
+        sts_config: Config | None = None,
+        sts_endpoint_url: str | None = None,
+        profile: str | None = None,
+    ) -> None:
+        sync = SyncRefreshableSession(
+            *hops,
+            source=source,
+            region=region,
+            duration=duration,
+            cache=cache,
+            windows=windows,
+            refresh=refresh,
+            sts_config=sts_config,
+            sts_endpoint_url=sts_endpoint_url,
+            profile=profile,
+        )
+        self._bind(sync)
 
     @classmethod
     def from_session(cls, session: SyncRefreshableSession) -> RefreshableSession:
@@ -37,6 +67,11 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
         twin = cls.__new__(cls)
         twin._bind(session)
         return twin
+
+    @classmethod
+    def from_profile(cls, name: str, **overrides: Any) -> RefreshableSession:
+        """The role chain profile `name` describes; see the sync `from_profile`."""
+        return cls.from_session(SyncRefreshableSession.from_profile(name, **overrides))
 
     def _bind(self, session: SyncRefreshableSession) -> None:
         """Share the sync session's credentials and the process's parsed service models.
@@ -64,9 +99,10 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
     def hops(self) -> tuple[Hop, ...]:
         return self._sync.hops
 
-    def status(self) -> Any:
+    def status(self) -> tuple[HopStatus, ...]:
         """Each hop's expiry, refresh and failure counts, root side first; never secrets."""
-        return self._sync.status()
+        statuses: tuple[HopStatus, ...] = self._sync.status()
+        return statuses
 
     async def get_credentials(self) -> AioRefreshingCredentials:
         """The final hop's credentials, as aiobotocore refreshable credentials."""
