@@ -176,9 +176,7 @@ def test_rotates_for_25_s_without_stalling_the_loop_or_using_an_expired_key(
     assert p99 < 0.05, figures
 
 
-def test_from_profile_reads_the_role_chain_of_a_profile(
-    world, proxied_aws_env, sts_proxy, cross_account_chain
-):
+def test_from_profile_reads_the_role_chain_of_a_profile(world, proxied_aws_env, sts_proxy):
     proxied_aws_env.add_config(
         f"[profile reader]\nrole_arn = {world.role_arn}\nsource_profile = {PROFILE}\n"
     )
