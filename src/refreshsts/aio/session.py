@@ -5,16 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiobotocore.session import AioSession
-from botocore.config import Config
 
 from .._internal.botocore_sessions import shared_loader
-from ..caches import CredentialCache
-from ..durations import DurationLike
 from ..events import HopStatus
 from ..hops import Hop
-from ..refresh import RefreshStrategy, RefreshWindows
 from ..session import RefreshableSession as SyncRefreshableSession
-from ..sources import SourceLike
 from .credentials import AioRefreshingCredentials
 
 __all__ = ["RefreshableSession"]
@@ -30,32 +25,10 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
     the recipe, never a secret; `s3fs.S3FileSystem(session=...)` and Dask accept it.
     """
 
-    def __init__(
-        self,
-        *hops: Hop,
-        source: SourceLike = None,
-        region: str | None = None,
-        duration: DurationLike | None = None,
-        cache: CredentialCache | None = None,
-        windows: RefreshWindows | None = None,
-        refresh: RefreshStrategy | None = None,
-        sts_config: Config | None = None,
-        sts_endpoint_url: str | None = None,
-        profile: str | None = None,
-    ) -> None:
-        sync = SyncRefreshableSession(
-            *hops,
-            source=source,
-            region=region,
-            duration=duration,
-            cache=cache,
-            windows=windows,
-            refresh=refresh,
-            sts_config=sts_config,
-            sts_endpoint_url=sts_endpoint_url,
-            profile=profile,
-        )
-        self._bind(sync)
+    def __init__(self, *hops: Hop, **options: Any) -> None:
+        """`options` are the sync session's: `source=`, `region=`, `duration=`, `cache=`,
+        `windows=`, `refresh=`, `sts_config=`, `sts_endpoint_url=`, `profile=`."""
+        self._bind(SyncRefreshableSession(*hops, **options))
 
     @classmethod
     def from_session(cls, session: SyncRefreshableSession) -> RefreshableSession:
