@@ -57,3 +57,9 @@ def test_scan_parquet_across_rotations(pipeline_session, parquet_dataset, sts_pr
     assert answers == {parquet_dataset.total}
     assert len(s3_signers(sts_proxy)) > ROTATIONS, f"{reads} reads"
     assert sts_proxy.expired_signings() == []
+
+
+def test_takes_the_async_twin_too(pipeline_session):
+    pytest.importorskip("aiobotocore")
+    twin = pipeline_session.storage_options()["session"]
+    assert polars_credential_provider(twin).session is pipeline_session

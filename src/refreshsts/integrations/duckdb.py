@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigurationError, RefreshstsError
 from ._lease import lease
@@ -89,6 +89,7 @@ class DuckDBSecret:
                 f"duckdb_secret: name={name!r} must be a SQL identifier (letters, digits, _; "
                 "1-63 characters, not starting with a digit)"
             )
+        session = cast("RefreshableSession", getattr(session, "sync", session))  # aio twin
         options: dict[str, str] = {}
         for key, value in secret_options.items():
             if not _IDENTIFIER.fullmatch(key) or key.lower() in _OWN_OPTIONS:

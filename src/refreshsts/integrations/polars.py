@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._lease import lease
 
@@ -25,6 +25,7 @@ class PolarsCredentialProvider:
     def __init__(self, session: RefreshableSession) -> None:
         from ..session import RefreshableSession  # noqa: PLC0415 - avoid a cycle at import
 
+        session = cast("RefreshableSession", getattr(session, "sync", session))  # aio twin
         if not isinstance(session, RefreshableSession):
             raise TypeError(
                 f"session={type(session).__name__} is not a refreshsts.RefreshableSession"
