@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.datasets import ParquetDataset, write_parquet_dataset
 from fixtures.moto_server import (
     AwsFiles,
     CrossAccountChain,
@@ -180,3 +181,14 @@ def disposable_redis(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture
+def parquet_dataset(
+    moto_server: MotoServer, cross_account_chain: CrossAccountChain
+) -> ParquetDataset:
+    """Three parquet files in the cross-account bucket (needs pyarrow); auth on after."""
+    pytest.importorskip("pyarrow")
+    dataset = write_parquet_dataset(moto_server, cross_account_chain)
+    moto_server.auth_on()
+    return dataset

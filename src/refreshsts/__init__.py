@@ -25,6 +25,7 @@ from .caches import (
     set_default_cache,
 )
 from .container_credentials import ContainerCredentials
+from .credential_server import CredentialServer
 from .credentials import RefreshingCredentials
 from .durations import MAX, DurationLike, parse_duration
 from .errors import ConfigurationError, RefreshError, RefreshstsError
@@ -55,6 +56,7 @@ __all__ = [
     "ConfigurationError",
     "ContainerCredentials",
     "CredentialCache",
+    "CredentialServer",
     "DurationLike",
     "FileCache",
     "GetFederationToken",

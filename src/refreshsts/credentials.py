@@ -262,7 +262,9 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         return True
 
     def start(self) -> None:
-        """With a background strategy, fetch now on the scheduler instead of on first use."""
+        """With a prefetching background strategy, fetch now on the scheduler, not on first use."""
+        if not getattr(self._strategy, "prefetch", True):
+            return
         if not self._closed and self._strategy.refresh_ahead_at(0.0, 1.0) is not None:
             scheduler.schedule(self, time.time())
 

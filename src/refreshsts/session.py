@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import pickle
 import re
 import threading
 import weakref
@@ -186,6 +188,31 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
     def hop_credentials(self) -> tuple[RefreshingCredentials, ...]:
         """Each hop's refreshing credentials, root side first (for inspection and tests)."""
         return tuple(self._chain.credentials)
+
+    @property
+    def windows(self) -> RefreshWindows:
+        """The refresh windows of every hop of this session."""
+        windows: RefreshWindows | None = self._recipe["windows"]
+        return windows or RefreshWindows()
+
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec `storage_options` for `s3://` URLs, refreshing for as long as the job runs.
+
+        `{"session": <refreshsts.aio twin>, "client_kwargs": {"region_name": ...}}`, which
+        s3fs, pandas and Dask accept; the twin shares this session's credentials and pickles
+        as its recipe. Needs the `aio` extra.
+        """
+        from .aio.session import RefreshableSession as AioRefreshableSession  # noqa: PLC0415
+
+        return AioRefreshableSession.from_session(self).storage_options()
+
+    def __dask_tokenize__(self) -> str:
+        """A hash of the recipe: equal sessions give equal Dask task names, in any process."""
+        try:
+            recipe = pickle.dumps(self.__reduce__()[1], protocol=4)
+        except (TypeError, AttributeError, pickle.PicklingError):
+            return f"unpicklable-{id(self):x}"
+        return hashlib.sha256(recipe).hexdigest()
 
     def get_credentials(self) -> RefreshingCredentials:
         """The final hop's credentials, as boto3 asks for them.

@@ -1,0 +1,201 @@
+"""DuckDB: an S3 secret on a refreshing session, replaced before each refresh deadline."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import re
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from ..errors import ConfigurationError, RefreshstsError
+from ._lease import lease
+
+if TYPE_CHECKING:
+    from ..session import RefreshableSession
+
+__all__ = ["DuckDBSecret", "duckdb_secret", "load_httpfs"]
+
+logger = logging.getLogger("refreshsts")
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}", re.ASCII)
+_OWN_OPTIONS = frozenset({"type", "key_id", "secret", "session_token", "provider", "scope"})
+_RETRY = 1.0
+
+
+def _literal(name: str, value: object) -> str:
+    """`value` as a DuckDB literal; strings are quoted with quotes doubled, never spliced."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ConfigurationError(f"duckdb_secret: {name} must not contain a NUL character")
+        return "'" + value.replace("'", "''") + "'"
+    raise ConfigurationError(
+        f"duckdb_secret: {name}={type(value).__name__} must be a str, int, float or bool"
+    )
+
+
+def load_httpfs(con: Any) -> None:
+    """`LOAD httpfs`, from the `duckdb-extension-httpfs` wheel when DuckDB has no copy.
+
+    DuckDB downloads extensions on `INSTALL`, which fails offline; the wheel ships the
+    extension built for one DuckDB release, under `extensions/<version>/`.
+    """
+    try:
+        con.execute("LOAD httpfs")
+        return
+    except Exception as exc:
+        first = exc
+    version = str(con.execute("SELECT version()").fetchone()[0])
+    spec = importlib.util.find_spec("duckdb_extension_httpfs")
+    folder = spec.submodule_search_locations if spec is not None else None
+    path = Path(next(iter(folder or ["."]))) / "extensions" / version / "httpfs.duckdb_extension"
+    if not path.is_file():
+        raise ConfigurationError(
+            f"duckdb_secret: DuckDB {version} has no httpfs extension and "
+            "duckdb-extension-httpfs has none for it: pip install 'refreshsts[duckdb]' "
+            "(it pins a DuckDB release with a matching extension wheel)"
+        ) from first
+    con.execute(f"LOAD {_literal('httpfs', str(path))}")
+
+
+class DuckDBSecret:
+    """A temporary DuckDB S3 secret kept current by a daemon thread; `close()` drops it.
+
+    The secret is created at once, then replaced at each of refreshsts's mandatory refresh
+    points, before the keys it holds expire. It is TEMPORARY: it lives in the database
+    instance's memory and is never written to disk.
+    """
+
+    def __init__(
+        self,
+        con: Any,
+        session: RefreshableSession,
+        *,
+        name: str = "refreshsts",
+        scope: str | None = None,
+        **secret_options: object,
+    ) -> None:
+        if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+            raise ConfigurationError(
+                f"duckdb_secret: name={name!r} must be a SQL identifier (letters, digits, _; "
+                "1-63 characters, not starting with a digit)"
+            )
+        session = cast("RefreshableSession", getattr(session, "sync", session))  # aio twin
+        options: dict[str, str] = {}
+        for key, value in secret_options.items():
+            if not _IDENTIFIER.fullmatch(key) or key.lower() in _OWN_OPTIONS:
+                raise ConfigurationError(
+                    f"duckdb_secret: option {key!r} is not accepted: pass S3 secret options "
+                    "such as region=, endpoint=, url_style=, use_ssl= (keys come from the "
+                    "session)"
+                )
+            options[key.upper()] = _literal(key, value)
+        if scope is not None:
+            options["SCOPE"] = _literal("scope", scope)
+        options.setdefault("REGION", _literal("region", session.region_name or "us-east-1"))
+        self.name = name
+        self.session = session
+        self._options = options
+        self._con = con
+        load_httpfs(con)
+        self._cursor = con.cursor()
+        self._stop = threading.Event()
+        self.replaced = 0
+        self.renew_at = self._replace(con)
+        self._thread = threading.Thread(
+            target=self._run, name=f"refreshsts-duckdb-{name}", daemon=True
+        )
+        self._thread.start()
+
+    def _statement(self, key_id: str, secret: str, token: str | None) -> str:
+        fields = {"TYPE": "s3", "KEY_ID": _literal("key_id", key_id)}
+        fields["SECRET"] = _literal("secret", secret)
+        if token:
+            fields["SESSION_TOKEN"] = _literal("session_token", token)
+        fields.update(self._options)
+        body = ", ".join(f"{key} {value}" for key, value in fields.items())
+        return f'CREATE OR REPLACE TEMPORARY SECRET "{self.name}" ({body})'
+
+    def _replace(self, con: Any) -> float:
+        current = lease(self.session)
+        creds = current.credentials
+        statement = self._statement(
+            creds.access_key_id, creds.secret_access_key, creds.session_token
+        )
+        try:
+            con.execute(statement)
+        except Exception as exc:
+            # DuckDB quotes the failing statement, which holds the secret key and token.
+            message = str(exc)
+            for secret in (creds.secret_access_key, creds.session_token):
+                if secret:
+                    message = message.replace(secret, "<redacted>")
+            raise RefreshstsError(
+                f"duckdb_secret: creating secret {self.name!r} failed: "
+                f"{type(exc).__name__}: {message}"
+            ) from None
+        self.replaced += 1
+        # Keys past their refresh point come back while STS is failing: retry later.
+        now = time.time()
+        return current.renew_at if current.renew_at > now else now + _RETRY
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(self.renew_at - time.time(), 0.0)):
+            try:
+                self.renew_at = self._replace(self._cursor)
+            except Exception as exc:
+                logger.warning(
+                    "duckdb secret %s: replacing it failed (%s: %s); next attempt in %.0f s",
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    _RETRY,
+                )
+                self.renew_at = time.time() + _RETRY
+
+    def close(self) -> None:
+        """Stop replacing the secret and drop it from the database."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+        try:
+            self._cursor.execute(f'DROP TEMPORARY SECRET IF EXISTS "{self.name}"')
+        finally:
+            self._cursor.close()
+
+    def __enter__(self) -> DuckDBSecret:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DuckDBSecret({self.name!r}, {self.session!r}, renew_at={self.renew_at:.0f})"
+
+
+def duckdb_secret(
+    con: Any,
+    session: RefreshableSession,
+    *,
+    name: str = "refreshsts",
+    scope: str | None = None,
+    **secret_options: object,
+) -> DuckDBSecret:
+    """Create DuckDB S3 secret `name` from `session` and keep replacing it until `close()`.
+
+    Loads `httpfs` (install `refreshsts[duckdb]`: DuckDB cannot download extensions offline).
+    `secret_options` such as `endpoint=`, `url_style=`, `use_ssl=`, `region=` pass through
+    as quoted literals; `scope=` limits the secret to a URL prefix.
+    """
+    return DuckDBSecret(con, session, name=name, scope=scope, **secret_options)

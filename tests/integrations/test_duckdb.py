@@ -1,0 +1,121 @@
+"""DuckDB `read_parquet` on `duckdb_secret`, across rotations, through the proxy."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from fixtures.datasets import ROTATIONS, read_across_rotations, s3_signers
+from refreshsts import (
+    ConfigurationError,
+    RefreshstsError,
+    RefreshWindows,
+    TemporaryCredentials,
+)
+from refreshsts.integrations import duckdb_secret
+
+duckdb = pytest.importorskip("duckdb")
+
+
+def _endpoint(proxy):
+    return {"endpoint": f"127.0.0.1:{proxy.port}", "url_style": "path", "use_ssl": False}
+
+
+def _secrets(con):
+    return con.execute("SELECT name, scope FROM duckdb_secrets()").fetchall()
+
+
+def test_options_are_quoted_never_spliced(pipeline_session, sts_proxy):
+    con = duckdb.connect()
+    tricky = "it's', KEY_ID 'evil"
+    with duckdb_secret(con, pipeline_session, scope=f"s3://{tricky}", **_endpoint(sts_proxy)):
+        ((name, scope),) = _secrets(con)
+        assert name == "refreshsts"
+        assert scope == [f"s3://{tricky}"]
+        shown = con.execute("SELECT secret_string FROM duckdb_secrets()").fetchone()[0]
+        current = pipeline_session.get_credentials().credentials
+        assert f"key_id={current.access_key_id}" in shown
+        assert current.secret_access_key not in shown
+        assert f"endpoint=127.0.0.1:{sts_proxy.port}" in shown
+    assert _secrets(con) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"name": "x; DROP TABLE t"}, "name="),
+        ({"key_id": "AKIA"}, "option 'key_id' is not accepted"),
+        ({"bad-option": "1"}, "option 'bad-option'"),
+        ({"endpoint": object()}, "endpoint=object"),
+        ({"endpoint": "a\x00b"}, "NUL"),
+    ],
+)
+def test_bad_options_are_refused_before_any_network_call(
+    pipeline_session, sts_proxy, options, message
+):
+    with pytest.raises(ConfigurationError, match=message):
+        duckdb_secret(duckdb.connect(), pipeline_session, **options)
+    assert sts_proxy.calls() == 0
+
+
+@pytest.mark.slow
+def test_read_parquet_across_rotations(pipeline_session, parquet_dataset, sts_proxy):
+    con = duckdb.connect()
+    query = f"SELECT sum(value) FROM read_parquet('{parquet_dataset.glob}')"
+    with duckdb_secret(con, pipeline_session, **_endpoint(sts_proxy)) as secret:
+        answers, reads = read_across_rotations(sts_proxy, lambda: con.execute(query).fetchone()[0])
+        assert secret.replaced > ROTATIONS
+    assert answers == {parquet_dataset.total}
+    assert len(s3_signers(sts_proxy)) > ROTATIONS, f"{reads} reads"
+    assert sts_proxy.expired_signings() == []
+
+
+class _FakeConnection:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def execute(self, statement):
+        self.statements.append(statement)
+        return self
+
+    def cursor(self):
+        return self
+
+    def close(self):
+        pass
+
+
+def test_keys_past_their_refresh_point_are_retried_later_not_in_a_loop():
+    """While STS fails, the session hands back keys whose refresh point has passed."""
+    now = time.time()
+    stale = TemporaryCredentials(
+        "AKIASTALE", "secret", "token", expiration=now + 5, issued=now - 95
+    )
+    session = SimpleNamespace(
+        region_name="us-west-2",
+        windows=RefreshWindows(),
+        get_credentials=lambda: SimpleNamespace(get_temporary_credentials=lambda: stale),
+    )
+    con = _FakeConnection()
+    with duckdb_secret(con, session) as secret:  # type: ignore[arg-type]
+        time.sleep(0.5)
+        assert secret.replaced == 1
+        assert secret.renew_at > time.time()
+    creates = [s for s in con.statements if s.startswith("CREATE OR REPLACE TEMPORARY SECRET")]
+    assert len(creates) == 1
+    assert "KEY_ID 'AKIASTALE'" in creates[0]
+    assert con.statements[-1] == 'DROP TEMPORARY SECRET IF EXISTS "refreshsts"'
+
+
+def test_a_failed_create_never_shows_the_secret(pipeline_session, sts_proxy):
+    con = duckdb.connect()
+    with pytest.raises(RefreshstsError) as failed:
+        duckdb_secret(con, pipeline_session, no_such_option="x", **_endpoint(sts_proxy))
+    current = pipeline_session.get_credentials().credentials
+    assert "NO_SUCH_OPTION" in str(failed.value).upper()
+    assert current.secret_access_key not in str(failed.value)
+    assert current.session_token not in str(failed.value)
+    assert failed.value.__cause__ is None
+    assert failed.value.__suppress_context__
