@@ -137,6 +137,25 @@ class AccountRoles:
     in `cache`. `max_sts_rate` holds every STS request of this object (retries included)
     under that many per second; with a `RedisCache` the bucket lives in Redis and is shared
     by every process using the same hops and Redis namespace.
+
+    Args:
+        role_arn_template: The account role's ARN with ``{account}`` in place of the account
+            ID, e.g. ``"arn:aws:iam::{account}:role/audit"``.
+        *via: Hops run before every account role (a hub role, say), shared by all accounts.
+        source: Who signs the first hop, as for `RefreshableSession`.
+        session_name: RoleSessionName of every account role; by default
+            ``refreshsts-USER@HOST``.
+        external_id: ExternalId sent with every account role's AssumeRole.
+        duration: Duration of every hop (900 s to the hop's maximum, or ``"max"``).
+        region: Region of the sessions and of STS.
+        cache: Where credentials are shared; by default the process-wide MemoryCache.
+        refresh: OnDemandRefresh() (default) or BackgroundRefresh().
+        max_sessions: How many account sessions stay alive (1 or more).
+        max_sts_rate: STS requests per second for this object, or None for no limit.
+
+    Raises:
+        ConfigurationError: The template has no ``{account}`` or is not a role ARN, or
+            another option is out of range (before any STS call).
     """
 
     throttle_attempts = 8
@@ -257,11 +276,31 @@ class AccountRoles:
         return self._hub
 
     def role_arn(self, account: str) -> str:
-        """The role ARN for `account` (checked: 12 digits)."""
+        """The role ARN for `account`.
+
+        Args:
+            account: A 12-digit AWS account ID.
+
+        Returns:
+            The template with `account` in place of ``{account}``.
+
+        Raises:
+            ConfigurationError: `account` is not 12 digits.
+        """
         return self.role_arn_template.replace(PLACEHOLDER, check_account(account))
 
     def session(self, account: str) -> RefreshableSession:
-        """The session of `account`'s role: kept while among the `max_sessions` most recent."""
+        """The session of `account`'s role: kept while among the `max_sessions` most recent.
+
+        Args:
+            account: A 12-digit AWS account ID.
+
+        Returns:
+            The account's RefreshableSession (the same object while it stays in the LRU).
+
+        Raises:
+            ConfigurationError: `account` is not 12 digits (no STS call is made).
+        """
         account = check_account(account)
         with self._lock:
             found = self._sessions.get(account)
@@ -277,7 +316,11 @@ class AccountRoles:
         return len(self._sessions)
 
     def organization_accounts(self) -> list[str]:
-        """The IDs of the ACTIVE accounts of the AWS Organization, asked through the hub."""
+        """The IDs of the ACTIVE accounts of the AWS Organization, asked through the hub.
+
+        Returns:
+            Account IDs in the order Organizations lists them.
+        """
         if self._hub is not None:
             client = self._hub.client("organizations")
         else:
@@ -309,6 +352,18 @@ class AccountRoles:
         STS throttling is retried with backoff first. `accounts=None` means the
         organization's ACTIVE accounts. Every ID is checked before any call; duplicates are
         visited once.
+
+        Args:
+            fn: Called as ``fn(session, account)`` for each account.
+            accounts: 12-digit account IDs, or None for the organization's ACTIVE accounts.
+            max_workers: Threads visiting accounts at once.
+
+        Returns:
+            An iterator of ``(account, result)`` in completion order.
+
+        Raises:
+            ConfigurationError: `fn` is not callable, `max_workers` is out of range or an
+                account ID is not 12 digits (before any call).
         """
         if not callable(fn):
             raise ConfigurationError(f"fn={fn!r} is not callable: pass f(session, account)")

@@ -27,6 +27,15 @@ class CredentialServer:
     ```
     Binds only loopback addresses; a request without the token gets 403. The token is a
     secret: `repr` never shows it.
+
+    Args:
+        session: The RefreshableSession (sync or `refreshsts.aio`) whose credentials to serve.
+        host: A loopback address to bind.
+        port: The port, or 0 for a free one.
+        token: The authorization token clients must send; by default a random one.
+
+    Raises:
+        ConfigurationError: `session` is not a refreshsts session, or `host` is not loopback.
     """
 
     def __init__(

@@ -201,6 +201,10 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         `{"session": <refreshsts.aio twin>, "client_kwargs": {"region_name": ...}}`, which
         s3fs, pandas and Dask accept; the twin shares this session's credentials and pickles
         as its recipe. Needs the `aio` extra.
+
+        Returns:
+            A dict to pass as ``storage_options=`` (pandas, Dask) or as
+            ``s3fs.S3FileSystem(**options)``.
         """
         from .aio.session import RefreshableSession as AioRefreshableSession  # noqa: PLC0415
 
