@@ -2,7 +2,7 @@
 """refreshsts vs a botocore `role_arn` profile, side by side, in one run on a local moto server.
 
     python benchmarks/run.py [--json PATH] [--iterations N] [--check]
-                             [--only {core,caches,refresh,accounts,all}]
+                             [--only {core,caches,refresh,accounts,pipelines,all}]
 
 Starts a moto server on 127.0.0.1 (IAM auth on after the seed world is built) and a recording
 StsProxy in front of it (AWS_ENDPOINT_URL points at the proxy, so every AssumeRole is counted),
@@ -25,6 +25,9 @@ writes isolated AWS files into a temporary HOME, then measures, interleaving the
    an S3 client vs a boto3.Session per account (tracemalloc in a subprocess), growth through
    600 accounts with max_sessions=16, ms per account session + client, and AssumeRole calls
    for a scan of N accounts through a hub and a second scan (own moto server, IAM auth off).
+7. Data pipelines (`--only pipelines`, ~4 min): a 3-worker Dask job over 12-s credentials with
+   frozen keys, a role_arn profile per worker and refreshsts (STS calls, expired-key requests),
+   and event-loop lag during refreshes for refreshsts.aio vs glue around aiobotocore.
 
 The fixtures come from the repository's tests/ directory; nothing is copied here.
 """
@@ -58,26 +61,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("core", "caches", "refresh", "accounts", "all"),
+        choices=("core", "caches", "refresh", "accounts", "pipelines", "all"),
         default="all",
         help="core: sessions and credentials (1-3); caches: cache backends (4); "
-        "refresh: refresh under load (5, ~70 s); accounts: many accounts (6); default all",
+        "refresh: refresh under load (5, ~70 s); accounts: many accounts (6); "
+        "pipelines: Dask and asyncio (7, ~4 min, needs the pipelines extra); default all",
     )
     parser.add_argument(
         "--accounts", type=int, default=1000, help="accounts in the many-accounts scan"
     )
+    parser.add_argument(
+        "--dask-seconds", type=float, default=45.0, help="read loop per Dask mode (>= 3 rotations)"
+    )
+    parser.add_argument("--lag-seconds", type=float, default=25.0, help="event-loop lag run")
     args = parser.parse_args(argv)
     run_core = args.only in ("core", "all")
     run_caches = args.only in ("caches", "all")
     run_refresh = args.only in ("refresh", "all")
     run_accounts = args.only in ("accounts", "all")
+    run_pipelines = args.only in ("pipelines", "all")
 
     info = versions()
     print("  ".join(f"{k} {v}" for k, v in info.items()))
     started = time.perf_counter()
     isolate_environment()
     os.environ.pop(KEY_ENV, None)  # the plain FileCache rows must stay plain
-    calls = frozen = session = caches = refresh = accounts = None
+    calls = frozen = session = caches = refresh = accounts = pipelines = None
     if run_core or run_caches or run_refresh:
         with tempfile.TemporaryDirectory(prefix="refreshsts-bench-") as tmp:
             bench, server, proxy = setup(Path(tmp) / "home")
@@ -100,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
     if run_accounts:  # its own server: IAM auth off, a thousand accounts
         accounts = bench_accounts(args.accounts)
+    if run_pipelines:  # its own world; imported here, since it needs the pipelines extra
+        from bench.pipelines import bench_pipelines  # noqa: PLC0415
+
+        pipelines = bench_pipelines(args.dask_seconds, args.lag_seconds)
     goals: list[dict[str, Any]] = []
     if calls is not None and frozen is not None and session is not None:
         goals += report(calls, frozen, session)
@@ -109,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         goals += report_refresh(refresh)
     if accounts is not None:
         goals += report_accounts(accounts)
+    if pipelines is not None:
+        from bench.pipelines import report_pipelines  # noqa: PLC0415
+
+        goals += report_pipelines(pipelines)
     total = time.perf_counter() - started
     print(f"\ntotal {total:.1f} s")
     if args.json:
@@ -120,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             "caches": caches,
             "refresh": refresh,
             "accounts": accounts,
+            "pipelines": pipelines,
             "goals": goals,
             "seconds": total,
         }

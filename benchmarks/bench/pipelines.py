@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Data pipelines on refreshing credentials, side by side, in one run on a local moto server.
 
-    python benchmarks/pipelines.py [--json PATH] [--dask-seconds S] [--lag-seconds S]
+    python benchmarks/run.py --only pipelines [--dask-seconds S] [--lag-seconds S] [--json PATH]
 
 Starts a moto server on 127.0.0.1 (IAM auth on after the world is built), the recording
 StsProxy in front of it rewriting every Expiration to 12 s (AWS_ENDPOINT_URL points at the
@@ -29,12 +28,9 @@ The fixtures come from the repository's tests/ directory; nothing is copied here
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import importlib.util
-import json
 import os
 import statistics
 import sys
@@ -46,21 +42,16 @@ from typing import Any
 
 import boto3
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the shared fixtures: reused, not copied
-if importlib.util.find_spec("refreshsts") is None:  # not installed: run from the checkout
-    sys.path.insert(0, str(ROOT / "src"))
-
-import refreshsts  # noqa: E402
-import refreshsts.aio  # noqa: E402
-from fixtures.datasets import (  # noqa: E402
+import refreshsts
+import refreshsts.aio
+from fixtures.datasets import (
     EXTERNAL_ID,
     ParquetDataset,
     cross_account_hops,
     s3_signers,
     write_parquet_dataset,
 )
-from fixtures.moto_server import (  # noqa: E402
+from fixtures.moto_server import (
     PROFILE,
     REGION,
     CrossAccountChain,
@@ -69,7 +60,9 @@ from fixtures.moto_server import (  # noqa: E402
     build_world,
     write_aws_files,
 )
-from fixtures.sts_proxy import StsProxy  # noqa: E402
+from fixtures.sts_proxy import StsProxy
+
+from .harness import print_goals
 
 LIFETIME = 12
 CHAIN_PROFILE = "bench-data"
@@ -284,40 +277,63 @@ def bench_setup() -> Iterator[Setup]:
             setup.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", type=Path, help="write the figures here")
-    parser.add_argument(
-        "--dask-seconds", type=float, default=45.0, help="read loop per Dask mode (>= 3 rotations)"
-    )
-    parser.add_argument("--lag-seconds", type=float, default=25.0)
-    args = parser.parse_args(argv)
+def bench_pipelines(dask_seconds: float, lag_seconds: float) -> dict[str, Any]:
+    """Every data-pipeline figure on a world of its own; the environment is restored."""
+    import cloudpickle  # noqa: PLC0415
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack bench/
+    saved = dict(os.environ)
     results: dict[str, Any] = {"when": dt.datetime.now(dt.timezone.utc).isoformat()}
-    with bench_setup() as setup, tempfile.TemporaryDirectory() as cache_dir:
-        print(f"Dask, 3 workers, {LIFETIME}-s credentials, reading for {args.dask_seconds:g} s")
-        results["dask"] = [
-            run_dask(setup, name, options, args.dask_seconds)
-            for name, options in dask_modes(setup, Path(cache_dir)).items()
-        ]
-        print(f"Event-loop lag during refreshes, AssumeRole delayed 2 s, {args.lag_seconds:g} s")
-        results["loop_lag"] = [
-            loop_lag(
-                setup,
-                "refreshsts.aio",
-                refreshsts.aio.RefreshableSession(
-                    *cross_account_hops(setup.chain),
-                    source=PROFILE,
-                    region=REGION,
-                    cache=refreshsts.NoCache(),
+    try:
+        with bench_setup() as setup, tempfile.TemporaryDirectory() as cache_dir:
+            print(f"\nDask, 3 workers, {LIFETIME}-s credentials, reading for {dask_seconds:g} s")
+            results["dask"] = [
+                run_dask(setup, name, options, dask_seconds)
+                for name, options in dask_modes(setup, Path(cache_dir)).items()
+            ]
+            print(f"Event-loop lag during refreshes, AssumeRole delayed 2 s, {lag_seconds:g} s")
+            results["loop_lag"] = [
+                loop_lag(
+                    setup,
+                    "refreshsts.aio",
+                    refreshsts.aio.RefreshableSession(
+                        *cross_account_hops(setup.chain),
+                        source=PROFILE,
+                        region=REGION,
+                        cache=refreshsts.NoCache(),
+                    ),
+                    lag_seconds,
                 ),
-                args.lag_seconds,
-            ),
-            loop_lag(setup, "aiobotocore glue", glue_session(setup), args.lag_seconds),
-        ]
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 0
+                loop_lag(setup, "aiobotocore glue", glue_session(setup), lag_seconds),
+            ]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return results
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def report_pipelines(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Goals: refreshsts signs no S3 request with an expired key, its cluster makes a few
+    AssumeRole calls per rotation, and a refresh never stalls the event loop 100 ms."""
+    dask = {row["mode"]: row for row in results["dask"]}
+    lag = {row["session"]: row for row in results["loop_lag"]}
+    ours, profiles = dask["refreshsts"], dask["profiles"]
+    goals = [
+        {
+            "goal": "Dask with refreshsts: 0 expired-key requests, 0 wrong or failed reads",
+            "value": ours["expired_signings"] + ours["wrong"] + ours["failed"],
+            "pass": ours["expired_signings"] == 0 and not ours["wrong"] and not ours["failed"],
+        },
+        {
+            "goal": "Dask with refreshsts: fewer AssumeRole calls than a profile per worker",
+            "value": ours["assume_role"],
+            "pass": ours["assume_role"] < profiles["assume_role"],
+        },
+        {
+            "goal": "refreshsts.aio: no event-loop stall over 100 ms during refreshes",
+            "value": lag["refreshsts.aio"]["stalls_over_100ms"],
+            "pass": lag["refreshsts.aio"]["stalls_over_100ms"] == 0,
+        },
+    ]
+    print_goals(goals)
+    return goals
