@@ -7,6 +7,7 @@ import inspect
 import pickle
 import re
 import threading
+import urllib.parse
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -361,6 +362,13 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
+        proxy = _proxy_with_password(self._recipe["sts_config"])
+        if proxy is not None:
+            raise TypeError(
+                f"this session's sts_config has a proxy with a password ({proxy}), and "
+                "passwords never travel in a pickle: give the proxy in the receiving process "
+                "instead (HTTPS_PROXY, or an sts_config built there)"
+            )
         _, source = self._source.recipe()
         if source is None and self._recipe["profile"] is not None:
             source = _DEFAULT_CHAIN  # else the rebuilt session would sign with `profile`
@@ -399,6 +407,16 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
 
 _DEFAULT_CHAIN = "<default credential chain>"
 """What a pickle carries for `source=None` next to a `profile=`: no profile has this name."""
+
+
+def _proxy_with_password(config: Config | None) -> str | None:
+    """The scheme://host of the first proxy in `config` whose URL carries a password."""
+    proxies = getattr(config, "proxies", None) or {}
+    for url in proxies.values():
+        parts = urllib.parse.urlsplit(str(url))
+        if parts.password is not None or (parts.username and "@" in parts.netloc):
+            return f"{parts.scheme}://{parts.hostname}"
+    return None
 
 
 def _rebuild(hops: tuple[Hop, ...], options: dict[str, Any]) -> RefreshableSession:

@@ -128,6 +128,21 @@ def test_a_redis_cache_is_listed_and_cleared_without_secrets(redis_url, capsys, 
     assert "Redis removes expired entries itself" in capsys.readouterr().err
 
 
+def test_the_cache_commands_read_refreshsts_redis_url(redis_url, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("REFRESHSTS_CACHE_KEY", refreshsts.generate_key())
+    monkeypatch.setenv("REFRESHSTS_REDIS_URL", redis_url)
+    cache = refreshsts.RedisCache(redis_url, namespace="fleet")
+    now = time.time()
+    cache.set(FRESH, TemporaryCredentials("ASIAFRESH", SECRET, TOKEN, now + 3000, now, ARN))
+    assert main(["cache", "list", "--namespace", "fleet"]) == 0
+    assert "(1 entry, encrypted)" in capsys.readouterr().out
+    assert main(["cache", "list", "--cache-dir", str(tmp_path / "files")]) == 0
+    assert "does not exist" in capsys.readouterr().out, "--cache-dir still means the file cache"
+    assert main(["cache", "clear", "--namespace", "fleet"]) == 0
+    assert "removed 1 entry" in capsys.readouterr().out
+    assert cache.get(FRESH) is None
+
+
 def test_status_of_a_role_warns_once_about_a_key_that_opens_nothing(
     world, proxied_aws_env, cli, cache_home
 ):

@@ -227,6 +227,18 @@ def test_an_unused_boto3_session_on_a_profile_still_pickles_as_that_profile(aws)
     assert pickle.loads(pickle.dumps(session)).source.profile == "ststestprofile"
 
 
+def test_a_proxy_password_in_sts_config_never_travels_in_a_pickle(aws):
+    proxied = Config(proxies={"https": "http://bob:hunter2@proxy.example:3128"})
+    session = RefreshableSession(AssumeRole(ROLE), source="ststestprofile", sts_config=proxied)
+    with pytest.raises(TypeError, match=r"proxy with a password \(http://proxy.example\)") as info:
+        pickle.dumps(session)
+    assert "hunter2" not in str(info.value)
+    assert "hunter2" not in session.__dask_tokenize__()
+    plain = Config(proxies={"https": "http://proxy.example:3128"})
+    session = RefreshableSession(AssumeRole(ROLE), source="ststestprofile", sts_config=plain)
+    assert pickle.loads(pickle.dumps(session)).hops == session.hops
+
+
 def test_no_secret_in_repr_str_or_debug_logs(aws, caplog):
     caplog.set_level(logging.DEBUG, logger="refreshsts")
     session = RefreshableSession(

@@ -21,6 +21,7 @@ from typing import Any
 from .. import ConfigurationError, FileCache, RedisCache
 from ..caches._keys import KEY
 from ..caches.file import CachedEntry, default_directory
+from ..caches.redis import URL_ENV
 from ._credentials import rfc3339
 from ._options import add_cache_dir
 
@@ -72,11 +73,21 @@ def _where_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--redis-url",
         metavar="URL",
-        help="a RedisCache instead (redis://host:6379/0); entries open with REFRESHSTS_CACHE_KEY",
+        help="a RedisCache instead (redis://host:6379/0; default: REFRESHSTS_REDIS_URL when "
+        "set and no --cache-dir is given); entries open with REFRESHSTS_CACHE_KEY",
     )
     parser.add_argument(
         "--namespace", default="refreshsts", help="RedisCache namespace (default: refreshsts)"
     )
+
+
+def redis_url(args: argparse.Namespace) -> str | None:
+    """--redis-url, else REFRESHSTS_REDIS_URL unless --cache-dir names a file cache."""
+    if args.redis_url:
+        return str(args.redis_url)
+    if args.cache_dir:
+        return None
+    return os.environ.get(URL_ENV, "").strip() or None
 
 
 def cache_directory(args: argparse.Namespace) -> Path:
@@ -171,8 +182,8 @@ def run_list(args: argparse.Namespace) -> int:
 
     now = _dt.datetime.now(_dt.timezone.utc)
     with one_key_warning():
-        if args.redis_url:
-            report = redis_report(RedisCache(args.redis_url, namespace=args.namespace), now)
+        if redis_url(args):
+            report = redis_report(RedisCache(redis_url(args), namespace=args.namespace), now)
         else:
             report = cache_report(cache_directory(args), now)
     if args.json:
@@ -183,7 +194,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_clear(args: argparse.Namespace) -> int:
-    if args.redis_url:
+    if redis_url(args):
         return _clear_redis(args)
     directory = cache_directory(args)
     if not directory.is_dir():
@@ -212,7 +223,7 @@ def run_clear(args: argparse.Namespace) -> int:
 def _clear_redis(args: argparse.Namespace) -> int:
     if args.expired:
         raise ConfigurationError("--expired with --redis-url: Redis removes expired entries itself")
-    cache = RedisCache(args.redis_url, namespace=args.namespace)
+    cache = RedisCache(redis_url(args), namespace=args.namespace)
     removed = cache.clear()
     sys.stdout.write(f"cache     {cache!r}: removed {_count(removed, 'entry')}\n")
     return 0
