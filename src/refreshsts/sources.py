@@ -71,6 +71,7 @@ class Source:
         self.role_session = role_session
         self.temporary = temporary
         self._session = session
+        self._owns_session = session is None
         self._picklable = picklable
         self._why_not_picklable = why_not_picklable
         self._lock = threading.Lock()
@@ -79,7 +80,15 @@ class Source:
         forks.reset_in_child(self, "_lock")
 
     def _after_fork_in_child(self) -> None:
-        """botocore's refresh lock, which a parent thread may have held, is new too."""
+        """botocore's refresh lock, which a parent thread may have held, is new too.
+
+        A botocore session this source made for itself (a profile, the default chain) is
+        dropped: its container and instance-metadata providers pool keep-alive sockets that
+        the parent shares, so the child resolves its credentials anew on its own.
+        """
+        if self._owns_session:
+            self._session = None
+            return
         creds = getattr(self._session, "_credentials", None)
         if isinstance(creds, RefreshableCredentials):
             creds._refresh_lock = threading.Lock()
@@ -340,9 +349,12 @@ def _from_botocore(session: botocore.session.Session) -> Source:
     held = getattr(session, "_credentials", None)
     method = getattr(held, "method", None)
     if held is not None and method in {"explicit", "refreshsts"}:
-        return _unpicklable(
+        bare = _unpicklable(
             session, "bare keys", "holding bare keys, which a pickle would have to carry"
         )
+        if method == "explicit" and getattr(held, "token", None):
+            bare.temporary = "a boto3.Session whose keys carry a session token"
+        return bare
     if isinstance(held, RefreshableCredentials):
         # Nothing shows whether the profile's own chain made them or a caller's function:
         # a pickle rebuilding them from the profile could land on another principal.
@@ -353,8 +365,18 @@ def _from_botocore(session: botocore.session.Session) -> Source:
             "come from its profile or the default chain rather than a function of yours",
         )
     label = f"a boto3.Session on profile {profile!r}" if profile else "a boto3.Session"
-    role_session = profile_role_session(session, profile) if profile else None
-    return Source(profile=profile, session=session, label=label, role_session=role_session)
+    if profile:
+        role_session = profile_role_session(session, profile)
+        temporary = profile_temporary(session, profile)
+    else:
+        role_session, temporary = _environment_role_session(), _environment_temporary()
+    return Source(
+        profile=profile,
+        session=session,
+        label=label,
+        role_session=role_session,
+        temporary=temporary,
+    )
 
 
 def _unpicklable(session: botocore.session.Session, what: str, why: str) -> Source:

@@ -9,7 +9,7 @@ import pytest
 from fixtures.fakes import fork_child, held_by_another_thread, wait_for_child
 from fixtures.imds import ContainerEndpoint
 from refreshsts import ContainerCredentials, InstanceMetadata
-from refreshsts.sources import EndpointSource
+from refreshsts.sources import EndpointSource, resolve_source
 
 from .makers import fake_credentials
 
@@ -38,3 +38,20 @@ def test_container_credentials_in_a_forked_child(isolated_aws):
 
 def test_instance_metadata_in_a_forked_child(isolated_aws, fake_imds):
     child_fetches_afresh(InstanceMetadata(), lambda: fake_imds.requests)
+
+
+def test_the_default_chain_on_a_container_role_in_a_forked_child(isolated_aws, monkeypatch):
+    with ContainerEndpoint(fake_credentials, authorization="task-token") as endpoint:
+        monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.full_uri)
+        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "task-token")
+        source = resolve_source(None)
+        source.credentials().get_frozen_credentials()
+        parent = list(endpoint.requests)
+        with held_by_another_thread(source._lock):
+            pid = fork_child(lambda: source.credentials().get_frozen_credentials())
+        assert wait_for_child(pid, 15, "the child hung on the default chain's source") == 0
+        child = endpoint.requests[len(parent) :]
+        assert child, "botocore's provider in the child fetched for itself"
+        assert not {r.client_port for r in parent} & {r.client_port for r in child}, (
+            "the child used the keep-alive socket botocore's container provider pooled"
+        )

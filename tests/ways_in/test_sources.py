@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import boto3
 import pytest
 
 from fixtures.imds import ROLE_PATH, TOKEN_PATH, ContainerEndpoint
@@ -221,6 +222,26 @@ def test_a_profile_that_assumes_a_role_is_a_role_session_source(isolated_aws):
 def test_the_error_for_a_bad_source_names_the_new_sources():
     with pytest.raises(ConfigurationError, match=r"InstanceMetadata\(\), .*ContainerCredentials"):
         RefreshableSession(AssumeRole(ROLE), source=42)  # type: ignore[arg-type]
+
+
+def test_a_boto3_session_on_session_token_keys_makes_the_first_assume_role_chained(
+    isolated_aws, monkeypatch
+):
+    explicit = boto3.Session(
+        aws_access_key_id="ASIAFAKE000000000002",
+        aws_secret_access_key="fake-secret",
+        aws_session_token="fake-session-token",
+        region_name="us-east-1",
+    )
+    with pytest.raises(ConfigurationError, match=r"session token.*allowed 900-3600 s"):
+        RefreshableSession(AssumeRole(ROLE, duration="12h"), source=explicit)
+    maxed = RefreshableSession(AssumeRole(ROLE, duration="max"), source=explicit)
+    assert maxed._chain.links[0]._duration == 3600
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAFAKE000000000001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "fake-session-token")
+    with pytest.raises(ConfigurationError, match="a session token in AWS_SESSION_TOKEN"):
+        RefreshableSession(AssumeRole(ROLE, duration="12h"), source=boto3.Session())
 
 
 def test_session_token_keys_in_the_environment_make_the_first_assume_role_chained(
