@@ -145,10 +145,12 @@ class AccountRoles:
     ```
 
     `source`, `duration`, `region`, `cache` and `refresh` are as for `RefreshableSession` and
-    apply to the hub chain and to every account; `session_name` and `external_id` are the
-    account role's. The hub chain is one chain shared by all accounts (one AssumeRole per
-    hop per window, however many accounts), and every account's AssumeRole is signed by its
-    credentials through one STS client. `max_sessions` account sessions stay alive (least
+    apply to the hub chain and to every account (a `duration` over 1 h is the hub's: account
+    roles after it are role chaining and ask for AWS's cap, 1 h); `session_name` and
+    `external_id` are the account role's. The hub chain is one chain shared by all accounts
+    (one AssumeRole per hop per window, however many accounts), and every account's
+    AssumeRole is signed by its credentials through STS clients shared by all accounts (one
+    for first fetches, one for refreshes). `max_sessions` account sessions stay alive (least
     recently used first out); an evicted one is rebuilt on demand and finds its credentials
     in `cache`. `max_sts_rate` holds every STS request of this object (retries included)
     under that many per second; with a `RedisCache` the bucket lives in Redis and is shared
@@ -298,7 +300,8 @@ class AccountRoles:
         return TokenBucket(rate)
 
     def _limited(self, make: Callable[[], Any], *, waiting: bool) -> Any:
-        """`make`'s client, holding its requests to `max_sts_rate` (with or without `waiting`)."""
+        """`make`'s client, holding its requests to `max_sts_rate`; a hub link keeps its two
+        clients (`waiting` or not) apart itself."""
         del waiting
         client = make()
         if self._limiter is not None:
