@@ -11,7 +11,7 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.config import Config
 from botocore.credentials import Credentials
@@ -30,13 +30,24 @@ from .hops._base import Duration
 from .refresh import RefreshStrategy, RefreshWindows
 from .sources import Source
 
-__all__ = ["Chain"]
+__all__ = ["Chain", "WrapStsClient"]
 
 GLOBAL_STS_HOST = "sts.amazonaws.com"
 
 logger = logging.getLogger("refreshsts")
 
 DEFAULT_STS_REGION = "us-east-1"
+
+
+class WrapStsClient(Protocol):
+    """A source's hook over the chain's STS clients (see `Chain.wrap_sts_client`).
+
+    `waiting` says which of a link's two clients `make` builds: the one with the shorter
+    first-fetch timeouts (True) or the one of ordinary refreshes; a hook sharing clients
+    must keep the two apart.
+    """
+
+    def __call__(self, make: Callable[[], Any], *, waiting: bool) -> Any: ...
 
 
 class _Link:
@@ -171,11 +182,10 @@ class Chain:
         self._sts_config = sts_client_config(sts_config)
         self._waiting_sts_config = sts_client_config(sts_config, waiting=True)
         self._sts_endpoint_url = sts_endpoint_url
-        self.wrap_sts_client: Callable[[Callable[[], Any]], Any] | None = getattr(
-            source, "wrap_sts_client", None
-        )
-        """Given the maker of a new STS client, the client to use: a source may share one
-        among chains or rate-limit them (AccountRoles does both)."""
+        self.wrap_sts_client: WrapStsClient | None = getattr(source, "wrap_sts_client", None)
+        """Given the maker of a new STS client and whether it is for a waiting first fetch,
+        the client to use: a source may share one among chains or rate-limit them
+        (AccountRoles does both)."""
         self.links: list[_Link] = []
         self.credentials: list[RefreshingCredentials] = []
         signer: Credentials | None = None
@@ -223,7 +233,9 @@ class Chain:
         `waiting`: for fetches a caller waits on with nothing in hand (shorter timeouts).
         """
         make = functools.partial(self._new_sts_client, signer, waiting=waiting)
-        return make() if self.wrap_sts_client is None else self.wrap_sts_client(make)
+        if self.wrap_sts_client is None:
+            return make()
+        return self.wrap_sts_client(make, waiting=waiting)
 
     def _new_sts_client(self, signer: Credentials | None, *, waiting: bool = False) -> Any:
         session = new_botocore_session(profile=self.profile, credentials=signer)

@@ -24,10 +24,12 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from cachetools import LRUCache
 
+from ._chain import WrapStsClient
 from ._internal import forks
 from ._internal.rate import RedisTokenBucket, TokenBucket
+from ._positions import chained_at
 from .caches import CredentialCache, RedisCache
-from .durations import DurationLike
+from .durations import MAX, DurationLike, format_duration, parse_duration
 from .errors import ConfigurationError, RefreshError
 from .hops import AssumeRole, Hop
 from .refresh import RefreshStrategy
@@ -65,15 +67,18 @@ class _SharedSource(Source):
     def __init__(
         self,
         inner: Source,
-        wrap_sts_client: Callable[[Callable[[], Any]], Any],
+        wrap_sts_client: WrapStsClient,
         hub: RefreshableSession | None = None,
     ) -> None:
+        temporary = None
         if hub is None:
             label, role_session = inner.label, inner.role_session
         else:
             last = hub.hops[-1]
             label = f"the hub ({last.label})"
             role_session = f"the hub {last.label}" if last.returns_role_session else None
+            if role_session is None and last.chains_assume_role:
+                temporary = f"the hub's {last.operation} session"
         super().__init__(
             profile=inner.profile,
             label=label,
@@ -83,6 +88,7 @@ class _SharedSource(Source):
                 "AccountRoles and call .session(account) on the other side"
             ),
             role_session=role_session,
+            temporary=temporary,
         )
         self.wrap_sts_client = wrap_sts_client
         self._inner = inner
@@ -103,6 +109,16 @@ class _SharedSource(Source):
             return self._inner.identity(sts_client)
         chain = self._hub._chain
         return f"hub:{chain.cache_key(len(chain.links) - 1)}"
+
+
+class _AccountRoleProbe(AssumeRole):
+    """The account role before any account: errors about it show the template, not
+    `_PROBE_ACCOUNT`, which no user ever passed."""
+
+    @property
+    def label(self) -> str:
+        template = super().label.replace(f"::{_PROBE_ACCOUNT}:", f"::{PLACEHOLDER}:", 1)
+        return f"the account role, {template}"
 
 
 class _Sessions(LRUCache[str, RefreshableSession]):
@@ -129,10 +145,12 @@ class AccountRoles:
     ```
 
     `source`, `duration`, `region`, `cache` and `refresh` are as for `RefreshableSession` and
-    apply to the hub chain and to every account; `session_name` and `external_id` are the
-    account role's. The hub chain is one chain shared by all accounts (one AssumeRole per
-    hop per window, however many accounts), and every account's AssumeRole is signed by its
-    credentials through one STS client. `max_sessions` account sessions stay alive (least
+    apply to the hub chain and to every account (a `duration` over 1 h is the hub's: account
+    roles after it are role chaining and ask for AWS's cap, 1 h); `session_name` and
+    `external_id` are the account role's. The hub chain is one chain shared by all accounts
+    (one AssumeRole per hop per window, however many accounts), and every account's
+    AssumeRole is signed by its credentials through STS clients shared by all accounts (one
+    for first fetches, one for refreshes). `max_sessions` account sessions stay alive (least
     recently used first out); an evicted one is rebuilt on demand and finds its credentials
     in `cache`. `max_sts_rate` holds every STS request of this object (retries included)
     under that many per second; with a `RedisCache` the bucket lives in Redis and is shared
@@ -146,7 +164,9 @@ class AccountRoles:
         session_name: RoleSessionName of every account role; by default
             ``refreshsts-USER@HOST``.
         external_id: ExternalId sent with every account role's AssumeRole.
-        duration: Duration of every hop (900 s to the hop's maximum, or ``"max"``).
+        duration: Duration of every hop (900 s to the hop's maximum, or ``"max"``). After
+            a hub the account roles are role chaining, capped at 1 h by AWS: a longer
+            duration applies to the hops in `via` and the account roles ask for 1 h.
         region: Region of the sessions and of STS.
         cache: Where credentials are shared; by default the process-wide MemoryCache.
         refresh: OnDemandRefresh() (default) or BackgroundRefresh().
@@ -217,25 +237,52 @@ class AccountRoles:
             hub_source = _SharedSource(self._source, self._limited)
             self._hub = RefreshableSession(*via, source=hub_source, **self._options)
         self._accounts_source = _SharedSource(self._source, self._shared_client, self._hub)
+        self._account_options = {**self._options, "duration": self._account_duration(duration)}
         # Every option of an account session is checked now, on a session that never calls.
         RefreshableSession(
-            self._hop(_PROBE_ACCOUNT),
+            _AccountRoleProbe(
+                self.role_arn_template.replace(PLACEHOLDER, _PROBE_ACCOUNT), **self._hop_options
+            ),
             source=self._accounts_source,
             region=region,
-            duration=duration,
+            duration=self._account_options["duration"],
             cache=cache,
         )
         if refresh is not None and not isinstance(refresh, RefreshStrategy):
             raise ConfigurationError(f"refresh={type(refresh).__name__} is not RefreshStrategy")
         self._sessions = _Sessions(maxsize=max_sessions)
         self._lock = threading.Lock()
-        self._client: Any = None
+        self._clients: dict[bool, Any] = {}
         self._client_lock = threading.Lock()
         forks.reset_in_child(self, "_lock", "_client_lock")
 
+    def _account_duration(self, duration: DurationLike | None) -> DurationLike | None:
+        """`duration` for the account roles: past a hub, their longest when it is longer.
+
+        `duration` is for the hops in `via` (their session checked it); an account role
+        signed by a hub's role session is role chaining, which AWS caps at 1 h, so a longer
+        `duration` would otherwise refuse every account.
+        """
+        if not self._via or duration is None:
+            return duration
+        seconds = parse_duration(duration)
+        role = self._hop(_PROBE_ACCOUNT)
+        if not chained_at((role,), 0, self._accounts_source):
+            return duration
+        longest = role.limits(chained=True).maximum
+        if seconds == MAX or seconds <= longest:
+            return duration
+        logger.info(
+            "AccountRoles: duration=%s is for the hops in via; the account roles after them "
+            "are role chaining, which AWS caps at %s, so they ask for that",
+            format_duration(seconds),
+            format_duration(longest),
+        )
+        return MAX
+
     def _after_fork_in_child(self) -> None:
-        """A child makes its own STS client: never one on the parent's keep-alive sockets."""
-        self._client = None
+        """A child makes its own STS clients: never ones on the parent's keep-alive sockets."""
+        self._clients = {}
 
     # -- the STS side ---------------------------------------------------------------------
 
@@ -252,18 +299,24 @@ class AccountRoles:
             return RedisTokenBucket(cache._client, f"{cache.namespace}:sts-rate:{digest}", rate)
         return TokenBucket(rate)
 
-    def _limited(self, make: Callable[[], Any]) -> Any:
+    def _limited(self, make: Callable[[], Any], *, waiting: bool) -> Any:
+        """`make`'s client, holding its requests to `max_sts_rate`; a hub link keeps its two
+        clients (`waiting` or not) apart itself."""
+        del waiting
         client = make()
         if self._limiter is not None:
             client.meta.events.register("before-send.sts", self._limiter.before_send)
         return client
 
-    def _shared_client(self, make: Callable[[], Any]) -> Any:
-        """One STS client for every account's AssumeRole: they all sign with the same keys."""
+    def _shared_client(self, make: Callable[[], Any], *, waiting: bool) -> Any:
+        """Two STS clients for every account's AssumeRole, as they all sign with the same
+        keys: one with the short timeouts of a first fetch a caller waits on, one for the
+        rest (ordinary refreshes must not fail fast for being second)."""
         with self._client_lock:
-            if self._client is None:
-                self._client = self._limited(make)
-            return self._client
+            client = self._clients.get(waiting)
+            if client is None:
+                client = self._clients[waiting] = self._limited(make, waiting=waiting)
+            return client
 
     def _hop(self, account: str) -> AssumeRole:
         return AssumeRole(self.role_arn_template.replace(PLACEHOLDER, account), **self._hop_options)
@@ -306,7 +359,7 @@ class AccountRoles:
             found = self._sessions.get(account)
             if found is None:
                 found = RefreshableSession(
-                    self._hop(account), source=self._accounts_source, **self._options
+                    self._hop(account), source=self._accounts_source, **self._account_options
                 )
                 self._sessions[account] = found
             return found

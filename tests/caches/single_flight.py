@@ -8,13 +8,13 @@ which is the order `RefreshingCredentials._load` follows.
 from __future__ import annotations
 
 import fcntl
-import multiprocessing
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fixtures.spawned import run_together
 from refreshsts import TemporaryCredentials
 from refreshsts.caches import CredentialCache
 
@@ -76,21 +76,4 @@ def run_cold_start(
     build: Callable[..., CredentialCache], args: tuple[Any, ...], key: str, counter: Path, n: int
 ) -> list[tuple[str, str]]:
     """Start `n` spawned processes at once on a cold cache; what each one saw."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(n)
-    results = context.Queue()
-    processes = [
-        context.Process(target=worker, args=(build, args, key, str(counter), barrier, results))
-        for _ in range(n)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        seen = [results.get(timeout=90) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    assert all(process.exitcode == 0 for process in processes), [p.exitcode for p in processes]
-    return seen
+    return run_together(worker, [(build, args, key, str(counter))] * n)

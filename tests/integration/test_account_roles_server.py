@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import threading
+import pickle
 import time
+from itertools import chain
 from typing import Any
 
 import pytest
+from account_workers import scan
 
 from fixtures.moto_server import REGION, Organization
+from fixtures.spawned import run_together
 from fixtures.sts_proxy import StsProxy
 from refreshsts import (
     AccountRoles,
@@ -127,6 +130,24 @@ def test_one_refusing_account_and_throttling_leave_the_others_alone(
     assert roles.session(accounts[1]).client("sts").get_caller_identity()["Account"] == accounts[1]
 
 
+def test_a_duration_over_an_hour_is_the_hubs_and_every_account_role_asks_for_one_hour(
+    organization: Organization, organization_env: Any, organization_proxy: StsProxy
+) -> None:
+    accounts = organization.account_ids[:3]
+    roles = scanner(organization, duration="2h")
+    assert dict(roles.map(caller_arn, accounts)) == {
+        a: f"arn:aws:sts::{a}:assumed-role/audit/scan" for a in accounts
+    }
+    asked = {
+        r.params["RoleArn"]: r.params["DurationSeconds"]
+        for r in organization_proxy.records("AssumeRole")
+    }
+    assert asked == {
+        organization.hub_role_arn: "7200",
+        **{organization.role_arn(a): "3600" for a in accounts},
+    }
+
+
 def test_bad_account_ids_are_refused_before_any_call(
     organization: Organization, organization_env: Any, organization_proxy: StsProxy
 ) -> None:
@@ -162,26 +183,25 @@ def test_max_sts_rate_holds_for_the_hub_and_every_account(
     assert _within(times, 1.0) <= 1 + rate + 1  # one for jitter at the proxy
 
 
+@pytest.mark.slow
 def test_a_redis_cache_shares_the_rate_across_processes(
-    organization: Organization, organization_env: Any, organization_proxy: StsProxy, redis_url: str
+    organization: Organization,
+    organization_env: Any,
+    organization_proxy: StsProxy,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Two AccountRoles stand in for two hosts: together they keep to one rate."""
+    """Two spawned processes stand in for two hosts: together they keep to one rate."""
     rate = 4.0
     key = generate_key()
-    hosts = [scanner(organization, cache=RedisCache(redis_url, key=key), max_sts_rate=rate)]
-    hosts.append(scanner(organization, cache=RedisCache(redis_url, key=key), max_sts_rate=rate))
+    monkeypatch.setenv("REFRESHSTS_CACHE_KEY", key)  # keys never travel in a pickle
+    cache = RedisCache(redis_url, key=key)
+    data = pickle.dumps(scanner(organization, cache=cache, max_sts_rate=rate))
     halves = (organization.account_ids[:6], organization.account_ids[6:12])
-    found: dict[str, Any] = {}
-
-    def scan(roles: AccountRoles, accounts: tuple[str, ...]) -> None:
-        found.update(roles.map(caller_arn, accounts, max_workers=6))
-
-    threads = [threading.Thread(target=scan, args=pair) for pair in zip(hosts, halves, strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(found) == 12 and all(isinstance(arn, str) for arn in found.values())
+    reports = run_together(scan, [(data, half) for half in halves], timeout=60)
+    found = {account: arn for _, _, part in reports for account, arn in part.items()}
+    assert found == {a: f"arn:aws:sts::{a}:assumed-role/audit/scan" for a in chain(*halves)}
+    assert max(start for start, _, _ in reports) < min(end for _, end, _ in reports)  # overlap
     times = [r.time for r in organization_proxy.records("AssumeRole")]
     assert len(times) in (13, 14)  # the hub once, unless both hosts fetched it at once
     assert max(times) - min(times) >= (len(times) - 1) / rate * 0.9

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,13 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from fixtures.fakes import fork_child, held_by_another_thread, wait_for_child
 from refreshsts import (
     AccountRoles,
     AssumeRole,
     BackgroundRefresh,
     ConfigurationError,
+    GetSessionToken,
     MemoryCache,
     RefreshError,
 )
@@ -130,13 +134,115 @@ def test_every_account_signs_through_one_sts_client_on_the_hub_credentials() -> 
     assert scanner.session(A).hop_credentials[0].hop == 1
 
 
-def test_it_travels_in_a_pickle_as_its_recipe_without_the_external_id() -> None:
+def test_it_travels_in_a_pickle_as_its_recipe_external_id_included_keys_never() -> None:
+    """The external id is part of the recipe (the other side must send it); repr hides it."""
     scanner = roles(external_id="very-secret-external-id", cache=MemoryCache(), max_sessions=7)
-    scanner.session(A)
-    copied = pickle.loads(pickle.dumps(scanner))
+    scanner.session(A).get_credentials()
+    data = pickle.dumps(scanner)
+    assert b"very-secret-external-id" in data
+    assert b"AKIAEXAMPLEEXAMPLE01" not in data and b"not-a-real-secret" not in data
+    copied = pickle.loads(data)
     assert copied.role_arn(B) == f"arn:aws:iam::{B}:role/audit"
     assert copied.session(A).hops[0].external_id == "very-secret-external-id"
+    assert copied.hub.hops == scanner.hub.hops  # type: ignore[union-attr]
     assert "very-secret" not in repr(copied) and "sessions=1/7" in repr(copied)
+    assert "very-secret" not in repr(copied.session(A))
+
+
+@pytest.mark.parametrize(
+    "hub", [AssumeRole(HUB, session_name="hub"), GetSessionToken()], ids=lambda hop: hop.operation
+)
+def test_a_duration_past_the_chaining_cap_is_the_hubs_and_the_accounts_ask_for_1h(
+    hub: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="refreshsts")
+    scanner = AccountRoles(TEMPLATE, hub, duration="2h", region="us-east-1")
+    assert [link._duration for link in scanner.hub._chain.links] == [7200]  # type: ignore[union-attr]
+    account = scanner.session(A)._chain.links[0]
+    assert account.chained and account._duration == 3600
+    assert account.hop.request(duration=account._duration)["DurationSeconds"] == 3600
+    assert "the account roles after them are role chaining, which AWS caps at 1h" in caplog.text
+
+
+@pytest.mark.parametrize("duration", ["30m", "1h"])
+def test_a_duration_within_the_chaining_cap_is_every_hops(duration: str) -> None:
+    scanner = roles(duration=duration)
+    planned = scanner.hub._chain.links[0]._duration  # type: ignore[union-attr]
+    assert scanner.session(A)._chain.links[0]._duration == planned
+
+
+def test_a_duration_no_hop_takes_is_refused_naming_the_hop_never_a_made_up_account() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"hop 1 of 1 \(AssumeRole arn:aws:iam::1111"
+    ) as hub:
+        roles(duration="13h")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"the account role, AssumeRole arn:aws:iam::\{account\}:role/audit",
+    ) as alone:
+        AccountRoles(TEMPLATE, duration="13h", region="us-east-1")
+    for error in (hub, alone):
+        assert "allowed 900-43200 s" in str(error.value)
+        assert "000000000000" not in str(error.value)
+
+
+def test_first_fetches_and_ordinary_refreshes_share_two_clients_across_all_accounts() -> None:
+    scanner = roles()
+    links = [scanner.session(account)._chain.links[0] for account in (A, B, C)]
+    waiting = [link.waiting_sts_client for link in links]  # asked first, as in a first fetch
+    ordinary = [link.sts_client for link in links]
+    assert len({id(client) for client in waiting + ordinary}) == 2
+    assert waiting[0] is waiting[1] is waiting[2] and ordinary[0] is ordinary[1] is ordinary[2]
+    assert waiting[0].meta.config.read_timeout == 5
+    assert ordinary[0].meta.config.read_timeout == 10
+
+
+def test_an_ordinary_refresh_calls_through_the_client_with_the_normal_timeouts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[tuple[str, int]] = []
+    call = AssumeRole.call
+
+    def recording(hop: AssumeRole, client: Any, *, duration: int | None) -> Any:
+        sent.append((hop.role_arn, client.meta.config.read_timeout))
+        return call(hop, client, duration=duration)
+
+    monkeypatch.setattr(AssumeRole, "call", recording)
+    with mock_aws():
+        scanner = roles(cache=MemoryCache())
+        for account in (A, B):
+            creds = scanner.session(account).get_credentials()
+            creds.get_frozen_credentials()
+            creds.refresh()
+    role = TEMPLATE.format
+    assert [arn_timeout for arn_timeout in sent if arn_timeout[0] != HUB] == [
+        (role(account=A), 5),  # a first fetch: a caller waits with nothing in hand
+        (role(account=A), 10),  # an ordinary refresh
+        (role(account=B), 5),
+        (role(account=B), 10),
+    ]
+    assert len(scanner._clients) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_makes_both_shared_clients_anew() -> None:
+    scanner = roles()
+    link = scanner.session(A)._chain.links[0]
+    parents = (link.waiting_sts_client, link.sts_client)
+
+    def fresh_clients() -> None:
+        assert scanner._clients == {}
+        assert scanner._client_lock.acquire(timeout=1)
+        scanner._client_lock.release()
+        child = scanner.session(B)._chain.links[0]
+        mine = (child.waiting_sts_client, child.sts_client)
+        assert mine[0] is not mine[1]
+        assert not {id(client) for client in mine} & {id(client) for client in parents}
+        assert link.sts_client is mine[1]
+
+    with held_by_another_thread(scanner._client_lock):
+        pid = fork_child(fresh_clients)
+    assert wait_for_child(pid, 30, "the child hung") == 0
 
 
 def _client_error(code: str, message: str = "") -> ClientError:
