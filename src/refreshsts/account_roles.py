@@ -70,10 +70,10 @@ class _SharedSource(Source):
         wrap_sts_client: WrapStsClient,
         hub: RefreshableSession | None = None,
     ) -> None:
-        temporary = None
         if hub is None:
-            label, role_session = inner.label, inner.role_session
+            label, role_session, temporary = inner.label, inner.role_session, inner.temporary
         else:
+            temporary = None
             last = hub.hops[-1]
             label = f"the hub ({last.label})"
             role_session = f"the hub {last.label}" if last.returns_role_session else None

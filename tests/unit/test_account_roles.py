@@ -186,6 +186,19 @@ def test_a_duration_no_hop_takes_is_refused_naming_the_hop_never_a_made_up_accou
         assert "000000000000" not in str(error.value)
 
 
+def test_session_token_keys_at_the_root_make_the_account_roles_role_chaining(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAFAKE000000000003")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "fake-session-token")
+    with pytest.raises(ConfigurationError, match=r"session token.*allowed 900-3600 s"):
+        AccountRoles(TEMPLATE, duration="12h", region="us-east-1")
+    scanner = AccountRoles(TEMPLATE, duration="max", region="us-east-1")
+    link = scanner.session(A)._chain.links[0]
+    assert link.chained and link._duration == 3600
+
+
 def test_first_fetches_and_ordinary_refreshes_share_two_clients_across_all_accounts() -> None:
     scanner = roles()
     links = [scanner.session(account)._chain.links[0] for account in (A, B, C)]
