@@ -6,6 +6,7 @@ import asyncio
 import pickle
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -26,6 +27,26 @@ import refreshsts.aio
 def aio_session(chain, **options):
     options = {"source": PROFILE, "region": REGION, "cache": NoCache(), **options}
     return refreshsts.aio.RefreshableSession(*cross_account_hops(chain), **options)
+
+
+async def ticking(work):
+    """Await `work` beside a ticker; (its result, how late each 2-ms sleep woke up)."""
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker():
+        while not done.is_set():
+            before = loop.time()
+            await asyncio.sleep(0.002)
+            lags.append(loop.time() - before - 0.002)
+
+    tick = asyncio.create_task(ticker())
+    try:
+        return await work, lags
+    finally:
+        done.set()
+        await tick
 
 
 def test_import_refreshsts_never_imports_the_optional_tools():
@@ -134,17 +155,6 @@ def test_rotates_for_25_s_without_stalling_the_loop_or_using_an_expired_key(
     session = aio_session(chain)
 
     async def main():
-        loop = asyncio.get_running_loop()
-        lags: list[float] = []
-        done = asyncio.Event()
-
-        async def ticker():
-            while not done.is_set():
-                before = loop.time()
-                await asyncio.sleep(0.002)
-                lags.append(loop.time() - before - 0.002)
-
-        tick = asyncio.create_task(ticker())
         listings = 0
         async with session.create_client("s3") as s3:
             await s3.list_objects_v2(Bucket=chain.bucket)
@@ -155,11 +165,9 @@ def test_rotates_for_25_s_without_stalling_the_loop_or_using_an_expired_key(
                 assert listing["KeyCount"] == 1
                 listings += 1
                 await asyncio.sleep(0.05)
-        done.set()
-        await tick
-        return lags, listings
+        return listings
 
-    lags, listings = asyncio.run(main())
+    listings, lags = asyncio.run(ticking(main()))
     assert listings > 100
     assert sts_proxy.expired_signings() == []
     signers = {r.access_key_id for r in sts_proxy.records(f"GET /{chain.bucket}")}
@@ -174,6 +182,37 @@ def test_rotates_for_25_s_without_stalling_the_loop_or_using_an_expired_key(
     # machine's scheduling noise (a few ms when idle), so the bound sits well below 2 s.
     assert worst < 0.5, f"the loop stalled: {figures}"
     assert p99 < 0.05, figures
+
+
+def test_fifty_tasks_on_a_cold_session_share_one_fetch_while_sts_takes_2_s(
+    cross_account_chain, proxied_aws_env, sts_proxy, monkeypatch
+):
+    """The first fetch blocks on STS (the mandatory window): one worker thread, no stall."""
+    chain = cross_account_chain
+    session = aio_session(chain)
+    final = session.sync.get_credentials()
+    fetching_threads: list[int] = []
+    fetch = final.get_frozen_credentials
+
+    def recorded():
+        fetching_threads.append(threading.get_ident())
+        return fetch()
+
+    monkeypatch.setattr(final, "get_frozen_credentials", recorded)
+    sts_proxy.set_delay(2.0, action="AssumeRole")
+
+    async def main():
+        async with session.create_client("s3") as s3:
+            listings = await asyncio.gather(
+                *(s3.list_objects_v2(Bucket=chain.bucket) for _ in range(50))
+            )
+        return [listing["KeyCount"] for listing in listings]
+
+    counts, lags = asyncio.run(ticking(main()))
+    assert counts == [1] * 50
+    assert sts_proxy.calls("AssumeRole") == 2
+    assert len(fetching_threads) == 1, f"{len(fetching_threads)} worker threads fetched"
+    assert max(lags) < 0.5, f"the loop stalled {max(lags) * 1000:.0f} ms"
 
 
 def test_from_profile_reads_the_role_chain_of_a_profile(world, proxied_aws_env, sts_proxy):

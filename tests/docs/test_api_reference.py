@@ -7,6 +7,7 @@ exempt here too.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 import re
@@ -22,6 +23,7 @@ import pytest
 import yaml
 
 import refreshsts
+import refreshsts.integrations
 
 ROOT = Path(__file__).resolve().parents[2]
 API_PAGE = ROOT / "docs" / "api.md"
@@ -134,30 +136,68 @@ def _problems(where: str, func: Callable[..., Any], extra_doc: str = "") -> list
     return problems
 
 
+def _object_problems(name: str, obj: Any) -> Iterator[str]:
+    if inspect.isclass(obj):
+        class_doc = inspect.getdoc(obj) or ""
+        if not class_doc.strip():
+            yield f"{name}: no docstring"
+        init = obj.__init__
+        if getattr(init, "__module__", "").startswith("refreshsts") or is_dataclass(obj):
+            yield from _problems(f"{name}.__init__", init, class_doc + _field_docs(obj))
+        for where, member in _members(obj):
+            if isinstance(member, property):
+                if not (inspect.getdoc(member.fget) or "").strip():
+                    yield f"{where}: no docstring"
+            else:
+                yield from _problems(where, member)
+    else:
+        yield from _problems(name, obj)
+
+
 def _public_problems() -> Iterator[str]:
     for name in refreshsts.__all__:
-        if name in VALUES:
-            continue
-        obj = getattr(refreshsts, name)
-        if inspect.isclass(obj):
-            class_doc = inspect.getdoc(obj) or ""
-            if not class_doc.strip():
-                yield f"{name}: no docstring"
-            init = obj.__init__
-            if getattr(init, "__module__", "").startswith("refreshsts") or is_dataclass(obj):
-                yield from _problems(f"{name}.__init__", init, class_doc + _field_docs(obj))
-            for where, member in _members(obj):
-                if isinstance(member, property):
-                    if not (inspect.getdoc(member.fget) or "").strip():
-                        yield f"{where}: no docstring"
-                else:
-                    yield from _problems(where, member)
-        else:
-            yield from _problems(name, obj)
+        if name not in VALUES:
+            yield from _object_problems(name, getattr(refreshsts, name))
+
+
+def _rendered() -> list[str]:
+    """Every object docs/api.md renders from outside `refreshsts.__all__`."""
+    names = re.findall(r"^::: (refreshsts\.[\w.]+)$", API_PAGE.read_text(encoding="utf-8"), re.M)
+    return [name for name in names if name.count(".") > 1]
+
+
+def _resolve(dotted: str) -> Any:
+    module, _, attribute = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def test_every_public_callable_documents_its_args_and_returns() -> None:
     problems = list(_public_problems())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_reference_renders_the_pipeline_api() -> None:
+    assert {
+        "refreshsts.aio.RefreshableSession",
+        "refreshsts.integrations.polars_credential_provider",
+        "refreshsts.integrations.pyarrow_filesystem",
+        "refreshsts.integrations.duckdb_secret",
+    } <= set(_rendered())
+    assert "CredentialServer" in refreshsts.__all__
+
+
+RETURNED = (
+    "refreshsts.integrations.DuckDBSecret",
+    "refreshsts.integrations.PolarsCredentialProvider",
+)
+"""What rendered functions return: users call their methods, so they are checked too."""
+
+
+@pytest.mark.parametrize("dotted", [*_rendered(), *RETURNED])
+def test_every_rendered_callable_outside_all_documents_its_args_and_returns(dotted: str) -> None:
+    if dotted.startswith("refreshsts.aio."):
+        pytest.importorskip("aiobotocore")
+    problems = list(_object_problems(dotted.removeprefix("refreshsts."), _resolve(dotted)))
     assert not problems, "\n".join(problems)
 
 
@@ -178,6 +218,8 @@ BAD_INPUT: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
     (refreshsts.ContainerCredentials, (), {"full_uri": "http://a", "relative_uri": "/b"}),
     (refreshsts.parse_duration, ("1 hour",), {}),
     (refreshsts.RefreshableSession.from_profile, ("refreshsts-no-such-profile",), {}),
+    (refreshsts.integrations.duckdb_secret, (None, None), {"name": "1st"}),
+    (refreshsts.integrations.pyarrow_filesystem, (None,), {"access_key": "AKIA"}),
 ]
 """Bad input for each callable that validates it, with the error its Raises section names."""
 

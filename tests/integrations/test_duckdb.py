@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from types import SimpleNamespace
 
@@ -14,6 +16,7 @@ from refreshsts import (
     RefreshWindows,
     TemporaryCredentials,
 )
+from refreshsts.integrations import duckdb as duckdb_integration
 from refreshsts.integrations import duckdb_secret
 
 duckdb = pytest.importorskip("duckdb")
@@ -87,17 +90,22 @@ class _FakeConnection:
         pass
 
 
-def test_keys_past_their_refresh_point_are_retried_later_not_in_a_loop():
-    """While STS fails, the session hands back keys whose refresh point has passed."""
+def _stale_session(fetch=None):
+    """Keys past their refresh point: the handle comes back for new ones every second."""
     now = time.time()
     stale = TemporaryCredentials(
         "AKIASTALE", "secret", "token", expiration=now + 5, issued=now - 95
     )
-    session = SimpleNamespace(
+    return SimpleNamespace(
         region_name="us-west-2",
         windows=RefreshWindows(),
-        get_credentials=lambda: SimpleNamespace(get_temporary_credentials=lambda: stale),
-    )
+        get_credentials=lambda: SimpleNamespace(get_temporary_credentials=fetch or (lambda: stale)),
+    ), stale
+
+
+def test_keys_past_their_refresh_point_are_retried_later_not_in_a_loop():
+    """While STS fails, the session hands back keys whose refresh point has passed."""
+    session, _ = _stale_session()
     con = _FakeConnection()
     with duckdb_secret(con, session) as secret:  # type: ignore[arg-type]
         time.sleep(0.5)
@@ -119,3 +127,61 @@ def test_a_failed_create_never_shows_the_secret(pipeline_session, sts_proxy):
     assert current.session_token not in str(failed.value)
     assert failed.value.__cause__ is None
     assert failed.value.__suppress_context__
+
+
+class _RecordingConnection(_FakeConnection):
+    """Records which thread ran each statement and how many ran at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.running = 0
+        self.overlaps = 0
+
+    def execute(self, statement):
+        self.running += 1
+        self.overlaps += self.running > 1
+        time.sleep(0.01)
+        self.running -= 1
+        return super().execute(statement)
+
+
+def test_a_replacement_still_in_sts_after_close_never_brings_the_secret_back(monkeypatch):
+    """STS outlasts close()'s join: the late CREATE must not follow the DROP."""
+    monkeypatch.setattr(duckdb_integration, "_JOIN_TIMEOUT", 0.2, raising=False)
+    sts_answers = threading.Event()
+    calls = []
+
+    def fetch():
+        calls.append(time.time())
+        if len(calls) > 1:
+            sts_answers.wait(10)
+        return stale
+
+    session, stale = _stale_session(fetch)
+    con = _RecordingConnection()
+    secret = duckdb_secret(con, session)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 5
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(calls) == 2, "the thread should be waiting for STS"
+    secret.close()
+    sts_answers.set()
+    secret._thread.join(5)
+    assert not secret._thread.is_alive()
+    creates = [s for s in con.statements if s.startswith("CREATE OR REPLACE")]
+    assert len(creates) == 1
+    assert con.statements[-1] == 'DROP TEMPORARY SECRET IF EXISTS "refreshsts"'
+    assert con.overlaps == 0
+
+
+def test_a_connection_closed_without_close_stops_the_thread_quietly(caplog):
+    session, _ = _stale_session()
+    con = duckdb.connect()
+    secret = duckdb_secret(con, session)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="refreshsts"):
+        con.close()
+        secret._thread.join(5)
+    assert not secret._thread.is_alive()
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "connection is closed" in caplog.text
+    secret.close()  # nothing left to drop, and no error

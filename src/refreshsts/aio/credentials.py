@@ -5,12 +5,17 @@ the refresh windows that is one float comparison and no thread hop; inside them 
 refresh (cache lock, STS, cache write) runs on a worker thread, so an STS call that takes
 seconds never stalls the event loop, and the cache, windows and backoff stay those of the sync
 session: one STS call serves sync and async callers alike.
+
+The due callers of one event loop share one flight: a single worker thread of the loop's
+default executor, which also resolves host names for aiohttp, however many tasks wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, NoReturn
+import threading
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from aiobotocore.credentials import AioRefreshableCredentials
 from botocore.credentials import ReadOnlyCredentials
@@ -19,6 +24,8 @@ from .._temporary import TemporaryCredentials
 from ..credentials import RefreshingCredentials
 
 __all__ = ["AioRefreshingCredentials"]
+
+_T = TypeVar("_T")
 
 
 class AioRefreshingCredentials(AioRefreshableCredentials):  # type: ignore[misc]
@@ -31,6 +38,32 @@ class AioRefreshingCredentials(AioRefreshableCredentials):  # type: ignore[misc]
     def __init__(self, credentials: RefreshingCredentials) -> None:
         self._sync = credentials
         self.method = "refreshsts"
+        self._flights: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task[Any]] = {}
+        self._flights_lock = threading.Lock()
+
+    async def _in_flight(self, kind: str, call: Callable[[], _T]) -> _T:
+        """`call()` on a worker thread, shared by every task of this loop that awaits `kind`.
+
+        A finished flight (answer or error, which reaches every waiter) is forgotten, so the
+        next due caller starts a new one; a waiter's cancellation leaves the flight running.
+        """
+        loop = asyncio.get_running_loop()
+        key = (loop, kind)
+        with self._flights_lock:
+            flight = self._flights.get(key)
+            if flight is None or flight.done():
+                flight = loop.create_task(asyncio.to_thread(call))
+                self._flights[key] = flight
+                flight.add_done_callback(lambda done: self._land(key, done))
+        result: _T = await asyncio.shield(flight)
+        return result
+
+    def _land(self, key: tuple[asyncio.AbstractEventLoop, str], flight: asyncio.Task[Any]) -> None:
+        with self._flights_lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: every waiter got it
 
     @property
     def sync(self) -> RefreshingCredentials:
@@ -42,13 +75,13 @@ class AioRefreshingCredentials(AioRefreshableCredentials):  # type: ignore[misc]
         if not self._sync.refresh_needed():
             frozen: ReadOnlyCredentials = self._sync.get_frozen_credentials()
             return frozen
-        return await asyncio.to_thread(self._sync.get_frozen_credentials)
+        return await self._in_flight("frozen", self._sync.get_frozen_credentials)
 
     async def get_temporary_credentials(self) -> TemporaryCredentials:
         """Like `get_frozen_credentials`, with the expiry and ARN of the keys."""
         if not self._sync.refresh_needed():
             return self._sync.get_temporary_credentials()
-        return await asyncio.to_thread(self._sync.get_temporary_credentials)
+        return await self._in_flight("temporary", self._sync.get_temporary_credentials)
 
     async def get_access_key(self) -> str:
         frozen = await self.get_frozen_credentials()
@@ -78,10 +111,10 @@ class AioRefreshingCredentials(AioRefreshableCredentials):  # type: ignore[misc]
 
     async def refresh(self) -> None:
         """Fetch new credentials now (after an ExpiredToken answer), off the event loop."""
-        await asyncio.to_thread(self._sync.refresh)
+        await self._in_flight("refresh", self._sync.refresh)
 
     async def _refresh(self) -> None:
-        await asyncio.to_thread(self._sync.get_frozen_credentials)
+        await self._in_flight("frozen", self._sync.get_frozen_credentials)
 
     async def _protected_refresh(self, is_mandatory: bool) -> None:
         await self._refresh()

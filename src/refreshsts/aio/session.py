@@ -23,16 +23,32 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
     sync session's, so sync and async code in one process share each STS call. Refreshes run
     on a worker thread (the sync chain's), never on the event loop. A pickled session carries
     the recipe, never a secret; `s3fs.S3FileSystem(session=...)` and Dask accept it.
+
+    Args:
+        *hops: The STS calls to chain, root side first, as for `refreshsts.RefreshableSession`.
+        **options: The sync session's keyword arguments: `source=`, `region=`, `duration=`,
+            `cache=`, `windows=`, `refresh=`, `sts_config=`, `sts_endpoint_url=`, `profile=`.
+
+    Raises:
+        ConfigurationError: A hop or option is invalid (checked before any network call).
     """
 
     def __init__(self, *hops: Hop, **options: Any) -> None:
-        """`options` are the sync session's: `source=`, `region=`, `duration=`, `cache=`,
-        `windows=`, `refresh=`, `sts_config=`, `sts_endpoint_url=`, `profile=`."""
         self._bind(SyncRefreshableSession(*hops, **options))
 
     @classmethod
     def from_session(cls, session: SyncRefreshableSession) -> RefreshableSession:
-        """The async twin of a sync session: same credentials object, no second chain."""
+        """The async twin of a sync session: same credentials object, no second chain.
+
+        Args:
+            session: A `refreshsts.RefreshableSession`.
+
+        Returns:
+            An async session whose STS calls and cache are `session`'s.
+
+        Raises:
+            TypeError: `session` is not a `refreshsts.RefreshableSession`.
+        """
         if not isinstance(session, SyncRefreshableSession):
             raise TypeError(
                 f"session={type(session).__name__} is not a refreshsts.RefreshableSession"
@@ -43,7 +59,19 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
 
     @classmethod
     def from_profile(cls, name: str, **overrides: Any) -> RefreshableSession:
-        """The role chain profile `name` describes; see the sync `from_profile`."""
+        """The role chain profile `name` describes; see the sync `from_profile`.
+
+        Args:
+            name: A profile of the shared AWS config file.
+            **overrides: Keyword arguments of `refreshsts.RefreshableSession` that replace
+                what the profile says (`region=`, `cache=`, `duration=`, ...).
+
+        Returns:
+            An async session on the profile's role chain.
+
+        Raises:
+            ConfigurationError: The profile does not exist or cannot be read as a role chain.
+        """
         return cls.from_session(SyncRefreshableSession.from_profile(name, **overrides))
 
     def _bind(self, session: SyncRefreshableSession) -> None:
@@ -65,24 +93,43 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
 
     @property
     def region_name(self) -> str | None:
+        """The region clients are created in, or None for botocore's default."""
         region: str | None = self._sync.region_name
         return region
 
     @property
     def hops(self) -> tuple[Hop, ...]:
+        """The chain's hops, root side first."""
         return self._sync.hops
 
     def status(self) -> tuple[HopStatus, ...]:
-        """Each hop's expiry, refresh and failure counts, root side first; never secrets."""
+        """Each hop's expiry, refresh and failure counts, root side first; never secrets.
+
+        Returns:
+            One `HopStatus` per hop, as the sync session's `status()`.
+        """
         statuses: tuple[HopStatus, ...] = self._sync.status()
         return statuses
 
     async def get_credentials(self) -> AioRefreshingCredentials:
-        """The final hop's credentials, as aiobotocore refreshable credentials."""
+        """The final hop's credentials, as aiobotocore refreshable credentials.
+
+        Returns:
+            Credentials whose due refreshes run on one worker thread per event loop.
+        """
         credentials: AioRefreshingCredentials = self._credentials
         return credentials
 
     def set_credentials(self, *args: Any, **kwargs: Any) -> None:
+        """Refused: the hops are where the credentials come from.
+
+        Args:
+            *args: Ignored.
+            **kwargs: Ignored.
+
+        Raises:
+            TypeError: Always.
+        """
         raise TypeError(
             "a refreshsts.aio.RefreshableSession takes its credentials from its STS hops; "
             "create a plain aiobotocore session for fixed keys"
@@ -93,7 +140,11 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
         self._sync.close()
 
     def storage_options(self) -> dict[str, Any]:
-        """fsspec / s3fs / pandas / Dask `storage_options` for `s3://` URLs on this session."""
+        """fsspec / s3fs / pandas / Dask `storage_options` for `s3://` URLs on this session.
+
+        Returns:
+            `{"session": self, "client_kwargs": {"region_name": ...}}`.
+        """
         return storage_options(self)
 
     def __dask_tokenize__(self) -> str:

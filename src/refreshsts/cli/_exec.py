@@ -10,16 +10,20 @@ credentials, never what guards or locates ours.
 from __future__ import annotations
 
 import argparse
-import configparser
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, MutableMapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, MutableMapping
 from types import FrameType
 
 from .. import ConfigurationError
+from .._internal.default_chain import (
+    CONFIG_CREDENTIAL_KEYS,
+    config_file,
+    credentials_file,
+    section_has,
+)
 from ._credentials import snapshot
 from ._options import add_role_options, build_session
 from ._server import CredentialServer
@@ -48,15 +52,6 @@ SHADOWING = (
 PRIVATE_PREFIX = "REFRESHSTS_"
 """Our own variables, such as the cache key and the Redis URL, which the child never sees."""
 
-_CONFIG_CREDENTIAL_KEYS = (
-    "aws_access_key_id",
-    "role_arn",
-    "credential_process",
-    "credential_source",
-    "web_identity_token_file",
-    "sso_session",
-    "sso_start_url",
-)
 _FORWARDED = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
@@ -135,26 +130,16 @@ def _hide_default_profile_keys(env: MutableMapping[str, str]) -> None:
     Keys in the shared credentials file are hidden by pointing the child at an empty one;
     credentials configured in the config file's [default] cannot be, so they are reported.
     """
-    home = Path(env.get("HOME", str(Path.home())))
-    shared = Path(env.get("AWS_SHARED_CREDENTIALS_FILE", home / ".aws" / "credentials"))
-    if _section_has(shared.expanduser(), "default", ("aws_access_key_id",)):
+    shared = credentials_file(env)
+    if section_has(shared, "default", ("aws_access_key_id",)):
         env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
         _note(f"hiding {shared} from the command: its [default] keys would win over the role")
-    config = Path(env.get("AWS_CONFIG_FILE", home / ".aws" / "config")).expanduser()
-    if _section_has(config, "default", _CONFIG_CREDENTIAL_KEYS):
+    config = config_file(env)
+    if section_has(config, "default", CONFIG_CREDENTIAL_KEYS):
         _note(
             f"warning: the [default] profile of {config} configures credentials, which the "
             "command's SDK uses instead of the role; move them to a named profile"
         )
-
-
-def _section_has(path: Path, section: str, keys: Sequence[str]) -> bool:
-    parser = configparser.RawConfigParser()
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return False
-    return parser.has_section(section) and any(parser.has_option(section, k) for k in keys)
 
 
 def _note(message: str) -> None:

@@ -24,6 +24,16 @@ logger = logging.getLogger("refreshsts")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}", re.ASCII)
 _OWN_OPTIONS = frozenset({"type", "key_id", "secret", "session_token", "provider", "scope"})
 _RETRY = 1.0
+_JOIN_TIMEOUT = 30.0
+
+
+class _Stopped(Exception):
+    """The handle was closed, or its connection was, while a replacement was on its way."""
+
+
+def _connection_closed(exc: BaseException) -> bool:
+    """DuckDB's answer once the connection (and so every cursor of it) is closed."""
+    return type(exc).__name__ == "ConnectionException" and "closed" in str(exc).lower()
 
 
 def _literal(name: str, value: object) -> str:
@@ -72,7 +82,26 @@ class DuckDBSecret:
 
     The secret is created at once, then replaced at each of refreshsts's mandatory refresh
     points, before the keys it holds expire. It is TEMPORARY: it lives in the database
-    instance's memory and is never written to disk.
+    instance's memory and is never written to disk. The thread stops by itself when the
+    connection is closed without `close()`.
+
+    Args:
+        con: A `duckdb.DuckDBPyConnection`; the handle works on a cursor of it.
+        session: A `refreshsts.RefreshableSession` (or its `refreshsts.aio` twin).
+        name: The secret's name, a SQL identifier.
+        scope: A URL prefix the secret is limited to (DuckDB `SCOPE`); None: every S3 URL.
+        **secret_options: DuckDB S3 secret options such as `region=`, `endpoint=`,
+            `url_style=`, `use_ssl=`, passed as quoted literals.
+
+    Attributes:
+        name: The secret's name.
+        session: The sync session the keys come from.
+        replaced: How many times the secret was created or replaced.
+        renew_at: When (epoch seconds) the thread replaces the secret next.
+
+    Raises:
+        ConfigurationError: `name` or an option is not accepted, or httpfs cannot be loaded.
+        RefreshstsError: DuckDB refused to create the secret (the message holds no key).
     """
 
     def __init__(
@@ -109,6 +138,7 @@ class DuckDBSecret:
         load_httpfs(con)
         self._cursor = con.cursor()
         self._stop = threading.Event()
+        self._cursor_lock = threading.Lock()
         self.replaced = 0
         self.renew_at = self._replace(con)
         self._thread = threading.Thread(
@@ -132,8 +162,15 @@ class DuckDBSecret:
             creds.access_key_id, creds.secret_access_key, creds.session_token
         )
         try:
-            con.execute(statement)
+            with self._cursor_lock:
+                if self._stop.is_set():
+                    raise _Stopped
+                con.execute(statement)
+        except _Stopped:
+            raise
         except Exception as exc:
+            if _connection_closed(exc):
+                raise _Stopped from None
             # DuckDB quotes the failing statement, which holds the secret key and token.
             message = str(exc)
             for secret in (creds.secret_access_key, creds.session_token):
@@ -152,6 +189,11 @@ class DuckDBSecret:
         while not self._stop.wait(max(self.renew_at - time.time(), 0.0)):
             try:
                 self.renew_at = self._replace(self._cursor)
+            except _Stopped:
+                if not self._stop.is_set():
+                    logger.info("duckdb secret %s: the connection is closed; stopping", self.name)
+                    self._stop.set()
+                return
             except Exception as exc:
                 logger.warning(
                     "duckdb secret %s: replacing it failed (%s: %s); next attempt in %.0f s",
@@ -163,16 +205,27 @@ class DuckDBSecret:
                 self.renew_at = time.time() + _RETRY
 
     def close(self) -> None:
-        """Stop replacing the secret and drop it from the database."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
+        """Stop replacing the secret and drop it from the database.
+
+        A replacement still waiting for STS is dropped when it comes back, never created.
+        """
+        with self._cursor_lock:
+            if self._stop.is_set() and self._cursor is None:
+                return
+            self._stop.set()
         if self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
-        try:
-            self._cursor.execute(f'DROP TEMPORARY SECRET IF EXISTS "{self.name}"')
-        finally:
-            self._cursor.close()
+            self._thread.join(timeout=_JOIN_TIMEOUT)
+        with self._cursor_lock:
+            cursor, self._cursor = self._cursor, None
+            if cursor is None:
+                return
+            try:
+                cursor.execute(f'DROP TEMPORARY SECRET IF EXISTS "{self.name}"')
+            except Exception as exc:
+                if not _connection_closed(exc):
+                    raise
+            finally:
+                cursor.close()
 
     def __enter__(self) -> DuckDBSecret:
         return self
@@ -195,7 +248,20 @@ def duckdb_secret(
     """Create DuckDB S3 secret `name` from `session` and keep replacing it until `close()`.
 
     Loads `httpfs` (install `refreshsts[duckdb]`: DuckDB cannot download extensions offline).
-    `secret_options` such as `endpoint=`, `url_style=`, `use_ssl=`, `region=` pass through
-    as quoted literals; `scope=` limits the secret to a URL prefix.
+
+    Args:
+        con: A `duckdb.DuckDBPyConnection`.
+        session: A `refreshsts.RefreshableSession` (or its `refreshsts.aio` twin).
+        name: The secret's name, a SQL identifier.
+        scope: A URL prefix the secret is limited to; None: every S3 URL.
+        **secret_options: DuckDB S3 secret options such as `endpoint=`, `url_style=`,
+            `use_ssl=`, `region=`, passed through as quoted literals.
+
+    Returns:
+        The handle keeping the secret current; `close()` it (or use it in a `with` block).
+
+    Raises:
+        ConfigurationError: `name` or an option is not accepted, or httpfs cannot be loaded.
+        RefreshstsError: DuckDB refused to create the secret (the message holds no key).
     """
     return DuckDBSecret(con, session, name=name, scope=scope, **secret_options)

@@ -20,6 +20,12 @@ class PolarsCredentialProvider:
     is refreshsts's mandatory refresh point (rounded down), never the real Expiration: polars
     asks again while the keys in hand are still valid. Pickles as the session's recipe, so
     it travels to Dask or multiprocessing workers without a secret.
+
+    Args:
+        session: A `refreshsts.RefreshableSession` (or its `refreshsts.aio` twin).
+
+    Raises:
+        TypeError: `session` is not a refreshsts session.
     """
 
     def __init__(self, session: RefreshableSession) -> None:
@@ -33,6 +39,15 @@ class PolarsCredentialProvider:
         self.session = session
 
     def __call__(self) -> tuple[dict[str, str], int]:
+        """The keys to sign with now and when to ask again (epoch seconds, rounded down).
+
+        Returns:
+            `({"aws_access_key_id": ..., "aws_secret_access_key": ..., "aws_session_token":
+            ...}, expiry)`.
+
+        Raises:
+            RefreshError: No valid credentials are left and the refresh failed.
+        """
         current = lease(self.session)
         creds = current.credentials
         keys = {
@@ -51,5 +66,16 @@ class PolarsCredentialProvider:
 
 
 def polars_credential_provider(session: RefreshableSession) -> PolarsCredentialProvider:
-    """The callable to pass as polars' `credential_provider=` for `s3://` scans and writes."""
+    """The callable to pass as polars' `credential_provider=` for `s3://` scans and writes.
+
+    Args:
+        session: A `refreshsts.RefreshableSession` (or its `refreshsts.aio` twin).
+
+    Returns:
+        A picklable callable returning `(keys dict, expiry epoch seconds)`; the expiry is
+        refreshsts's refresh deadline, so polars asks again before the keys expire.
+
+    Raises:
+        TypeError: `session` is not a refreshsts session.
+    """
     return PolarsCredentialProvider(session)
