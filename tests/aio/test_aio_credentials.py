@@ -12,6 +12,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 pytest.importorskip("aiobotocore")
 
+from refreshsts import TemporaryCredentials
 from refreshsts.aio import AioRefreshingCredentials
 
 
@@ -156,3 +157,21 @@ def test_each_event_loop_has_its_own_flight():
         thread.join(timeout=10)
     assert results == ["AKIAFAKE"] * 3
     assert sync.fetches == 1, "the sync lock still makes one fetch for every loop"
+
+
+def test_the_account_id_is_the_credentials_own_even_without_an_arn():
+    class SessionTokenKeys(FakeSync):
+        def get_temporary_credentials(self):
+            # GetSessionToken: no ARN; the account comes from the signer
+            return TemporaryCredentials(
+                "ASIAFAKE",
+                "secret",
+                "token",
+                time.time() + 900,
+                0.0,
+                None,
+                account_id="123456789012",
+            )
+
+    credentials = AioRefreshingCredentials(SessionTokenKeys(due=False))  # type: ignore[arg-type]
+    assert asyncio.run(credentials.get_account_id()) == "123456789012"

@@ -18,6 +18,7 @@ from refreshsts import (
 )
 from refreshsts.integrations import duckdb as duckdb_integration
 from refreshsts.integrations import duckdb_secret
+from refreshsts.integrations.duckdb import _scrub
 
 duckdb = pytest.importorskip("duckdb")
 
@@ -127,6 +128,15 @@ def test_a_failed_create_never_shows_the_secret(pipeline_session, sts_proxy):
     assert current.session_token not in str(failed.value)
     assert failed.value.__cause__ is None
     assert failed.value.__suppress_context__
+
+
+def test_a_message_quoting_part_of_the_token_shows_no_usable_fragment():
+    token = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDexample+token=="
+    cut = f"Parser Error: syntax error at or near \"{token[5:45]}\" (SECRET 'abc')"
+    shown = _scrub(cut, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", token)
+    assert token[5:45] not in shown
+    assert all(token[i : i + 16] not in shown for i in range(len(token) - 16))
+    assert shown.startswith("Parser Error: syntax error at or near")
 
 
 class _RecordingConnection(_FakeConnection):

@@ -96,9 +96,7 @@ class AioRefreshingCredentials(AioRefreshableCredentials):  # type: ignore[misc]
         return None if frozen.token is None else str(frozen.token)
 
     async def get_account_id(self) -> str | None:
-        arn = (await self.get_temporary_credentials()).arn
-        parts = (arn or "").split(":")
-        return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+        return (await self.get_temporary_credentials()).account_id
 
     def refresh_needed(self, refresh_in: float | None = None) -> bool:
         return bool(self._sync.refresh_needed(refresh_in))

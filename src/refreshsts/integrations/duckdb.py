@@ -172,10 +172,7 @@ class DuckDBSecret:
             if _connection_closed(exc):
                 raise _Stopped from None
             # DuckDB quotes the failing statement, which holds the secret key and token.
-            message = str(exc)
-            for secret in (creds.secret_access_key, creds.session_token):
-                if secret:
-                    message = message.replace(secret, "<redacted>")
+            message = _scrub(str(exc), creds.secret_access_key, creds.session_token)
             raise RefreshstsError(
                 f"duckdb_secret: creating secret {self.name!r} failed: "
                 f"{type(exc).__name__}: {message}"
@@ -265,3 +262,18 @@ def duckdb_secret(
         RefreshstsError: DuckDB refused to create the secret (the message holds no key).
     """
     return DuckDBSecret(con, session, name=name, scope=scope, **secret_options)
+
+
+_SECRET_LIKE = re.compile(r"[A-Za-z0-9/+=]{16,}")
+
+
+def _scrub(message: str, *secrets: str | None) -> str:
+    """DuckDB's `message` without the secrets, nor any part of one it may have cut out.
+
+    Keys and tokens are base64 text: every run of 16 or more such characters goes, whole
+    secrets first, so a statement quoted in part leaks no usable fragment.
+    """
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "<redacted>")
+    return _SECRET_LIKE.sub("<redacted>", message)
