@@ -328,6 +328,20 @@ def test_an_oversized_entry_is_refused_without_downloading_it(cache, raw, key, w
     assert "SENTINEL" not in warnings.text
 
 
+def test_listing_leaves_an_oversized_entry_in_redis(cache, raw, credentials, key, warnings):
+    listed = credentials()
+    cache.set(key, listed)
+    planted = cache._name("entry", "ab" * 32)
+    raw.set(planted, b"SENTINEL" + b"x" * 4 * MAX_ENTRY_BYTES)
+    before = sent_bytes(raw)
+    entries = list(cache.entries())
+    assert sent_bytes(raw) - before < 16384, "the planted value stayed in Redis"
+    assert [entry.arn for entry in entries] == [listed.arn]
+    assert cache.count() == 2, "counted, so it can be listed as unreadable"
+    assert f"over the {MAX_ENTRY_BYTES} allowed" in warnings.text
+    assert "SENTINEL" not in warnings.text
+
+
 def test_a_key_of_another_type_is_a_miss_not_an_outage(cache, raw, credentials, key, warnings):
     raw.rpush(entry_name(cache, key), "SENTINEL")
     assert cache.get(key) is None

@@ -363,19 +363,27 @@ class RedisCache:
             An iterator of CachedEntry, in Redis's scan order.
         """
         prefix = self._name("entry", "")
-        for found in self._client.scan_iter(match=f"{prefix}*", count=500):
-            name = found.decode() if isinstance(found, bytes) else str(found)
+        for name in self._entry_names():
             stored = name[len(prefix) :]
-            raw = self._client.get(name)
-            if raw is None or not KEY.fullmatch(stored):
+            if not KEY.fullmatch(stored):
+                continue
+            raw = self._fetch(name, MAX_ENTRY_BYTES)
+            if raw is None:
                 continue
             try:
-                data = raw.encode() if isinstance(raw, str) else raw
-                entry = decode_entry(data, stored, self._sealer)
+                entry = decode_entry(raw, stored, self._sealer)
             except (DecryptionError, ValueError) as exc:
                 logger.warning("not trusting redis entry %s: %s; treating it as a miss", name, exc)
                 continue
             yield CachedEntry.of(stored, entry)
+
+    def count(self) -> int:
+        """How many entries the namespace holds, readable or not (nothing is downloaded)."""
+        return sum(1 for _ in self._entry_names())
+
+    def _entry_names(self) -> Iterator[str]:
+        for found in self._client.scan_iter(match=f"{self._name('entry', '')}*", count=500):
+            yield found.decode() if isinstance(found, bytes) else str(found)
 
     def clear(self) -> int:
         """Remove every entry of the namespace and its key fingerprint; how many entries.
@@ -385,7 +393,7 @@ class RedisCache:
         Returns:
             How many entries were removed.
         """
-        names = list(self._client.scan_iter(match=f"{self._name('entry', '')}*", count=500))
+        names = list(self._entry_names())
         removed = int(self._client.delete(*names)) if names else 0
         self._client.delete(self._name("meta", "key-fingerprint"))
         return removed
