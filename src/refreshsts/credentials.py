@@ -19,7 +19,7 @@ from typing import Any, Literal, NoReturn
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
-from ._internal import flights, scheduler, sts_errors, withheld, worker
+from ._internal import at_hand, flights, scheduler, sts_errors, withheld, worker
 from ._internal.backoff import Backoff
 from ._temporary import TemporaryCredentials
 from .caches import CredentialCache, NoCache
@@ -131,6 +131,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._usable_until = _NEVER
         self._retry_at = _NEVER
         self._last_error: BaseException | None = None
+        self._loading_key: str | None = None
+        self._refused_key: str | None = None
         self._closed = False
         self.installed_at = _NEVER
         self.refresh_count = 0
@@ -241,7 +243,11 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             current = self._current
             if rejected is not None and current is not None and current.access_key_id != rejected:
                 return
-            if self._last_error is not None and self._refused_until() > time.time():
+            if (
+                self._last_error is not None
+                and self._refused_until() > time.time()
+                and not self._proof_changed()
+            ):
                 self._fail(self._last_error)
             self._attempt("forced")
         finally:
@@ -306,7 +312,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             now = time.time()
             if now < self._mandatory_at:
                 return
-            if now < self._retry_at:
+            if now < self._retry_at and not self._proof_changed():
                 if now < self._usable_until:
                     return
                 if self._last_error is not None:
@@ -331,6 +337,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         if self.listeners:
             self.listeners.emit(RefreshEvent("started", self.hop, self.label, window))
         rejected = self._current.access_key_id if window == "forced" and self._current else None
+        self._loading_key = None
         try:
             fresh = self._load(newer_than=self._current_expiry(), rejected=rejected)
         except _StaleFallback as stale:
@@ -348,6 +355,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             self._fail(exc)
         self._backoff.reset()
         self._last_error = None
+        self._refused_key = None
         self._retry_at = _NEVER
         self._install(fresh)
         self.refresh_count += 1
@@ -371,6 +379,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         self._last_error = exc
         deadline = self._mandatory_at if window in ("ahead", "advisory") else self._usable_until
         refused = sts_errors.non_recoverable_code(exc)
+        self._refused_key = None if refused is None else self._loading_key
         if refused is None:
             delay = self._backoff.next_delay(now, deadline)
         else:
@@ -435,6 +444,22 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             return _NEVER
         return self._retry_at
 
+    def _proof_changed(self) -> bool:
+        """Whether the hop would now present another proof than the one STS refused.
+
+        The refusal answers a request, and the cache key names what it presents (a digest
+        of a web identity token or SAML assertion): a rotated token file is a new request
+        and goes to STS at once. A key that cannot be made now, or only by asking a token
+        callable (see `at_hand`), leaves the refusal standing.
+        """
+        if self._refused_key is None or sts_errors.non_recoverable_code(self._last_error) is None:
+            return False
+        try:
+            with at_hand.only_at_hand():
+                return withheld.calling(self._cache_key) != self._refused_key
+        except Exception:
+            return False
+
     def _install(self, fresh: TemporaryCredentials) -> None:
         lifetime = max(fresh.lifetime, 1.0)
         self.installed_at = time.monotonic()
@@ -484,6 +509,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
         # Made afresh on every load: a key names the token the hop presents now, so an
         # entry is never found with a token it was not fetched with (say one since expired).
         key = withheld.calling(self._cache_key)
+        self._loading_key = key
         found = self._usable_entry(self._cache_get(key), newer_than, rejected)
         if found is not None:
             logger.debug("%s: using cached credentials", self.label)

@@ -18,7 +18,7 @@ import single_flight
 
 import refreshsts.caches.file as file_module
 from refreshsts import ConfigurationError
-from refreshsts._internal.crypto import KEY_ENV, generate_key
+from refreshsts._internal.crypto import KEY_ENV, encode_entry, generate_key
 from refreshsts.caches import CredentialCache
 from refreshsts.caches.file import FileCache, default_directory
 
@@ -471,6 +471,45 @@ def test_pruning_is_bounded_and_comes_now_and_then(
     remaining = len(list(directory.glob("*.json")))
     cache.set("fe" * 32, credentials())
     assert len(list(directory.glob("*.json"))) == remaining + 1, "once per tidy_every"
+
+
+def plant(path: Path, data: bytes) -> None:
+    """Write a private file directly: thousands of them, without a fsync each."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+
+
+def test_stale_temp_files_beyond_the_first_thousand_names_are_swept(directory: Path) -> None:
+    """Written first, the temps come last in a listing in creation order (tmpfs lists the
+    newest first; ext4 by hash, where some fall beyond the first 1,000 names all the same)."""
+    FileCache(directory)
+    temps = [directory / f".{n:064x}.json.x1y2z3.tmp" for n in range(300)]
+    for path in temps:
+        plant(path, b'{"SecretAccessKey": "left by a crash"}')
+        age(path, 120)
+    for n in range(1200):
+        plant(directory / f"{n:064x}.json", b"{}")
+    FileCache(directory)
+    assert [path for path in temps if path.exists()] == []
+
+
+def test_expired_entries_beyond_the_first_thousand_names_are_pruned_in_turn(
+    directory: Path, credentials, monkeypatch
+) -> None:
+    monkeypatch.setattr(file_module, "_EXPIRED_GRACE", 0.0)
+    cache = FileCache(directory)
+    dead = credentials(seconds=-60)
+    expired = [f"{n:064x}" for n in range(1200, 1500)]
+    for name in expired:
+        plant(directory / f"{name}.json", encode_entry(dead, name, None))
+    for n in range(1200):
+        plant(directory / f"{n:064x}.json", encode_entry(credentials(), f"{n:064x}", None))
+    for _ in range(2):
+        cache._tidied_at = None
+        cache.set("ff" * 32, credentials())
+    assert [name for name in expired if (directory / f"{name}.json").exists()] == []
+    assert len(list(directory.glob("*.json"))) == 1201, "live entries stay"
 
 
 # -- encryption ------------------------------------------------------------------------------

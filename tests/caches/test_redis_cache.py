@@ -328,6 +328,20 @@ def test_an_oversized_entry_is_refused_without_downloading_it(cache, raw, key, w
     assert "SENTINEL" not in warnings.text
 
 
+def test_listing_leaves_an_oversized_entry_in_redis(cache, raw, credentials, key, warnings):
+    listed = credentials()
+    cache.set(key, listed)
+    planted = cache._name("entry", "ab" * 32)
+    raw.set(planted, b"SENTINEL" + b"x" * 4 * MAX_ENTRY_BYTES)
+    before = sent_bytes(raw)
+    entries = list(cache.entries())
+    assert sent_bytes(raw) - before < 16384, "the planted value stayed in Redis"
+    assert [entry.arn for entry in entries] == [listed.arn]
+    assert cache.count() == 2, "counted, so it can be listed as unreadable"
+    assert f"over the {MAX_ENTRY_BYTES} allowed" in warnings.text
+    assert "SENTINEL" not in warnings.text
+
+
 def test_a_key_of_another_type_is_a_miss_not_an_outage(cache, raw, credentials, key, warnings):
     raw.rpush(entry_name(cache, key), "SENTINEL")
     assert cache.get(key) is None
@@ -343,8 +357,7 @@ def test_an_older_entry_put_back_is_refused(
     redis_url, raw, secret_key, credentials, key, warnings
 ) -> None:
     writer, reader = RedisCache(redis_url, key=secret_key), RedisCache(redis_url, key=secret_key)
-    older, newer = credentials(), credentials()
-    older = dataclasses.replace(older, issued=older.issued - 600)
+    older, newer = credentials(seconds=3000), credentials()
     name = entry_name(writer, key)
     writer.set(key, older)
     replayed = raw.get(name)
@@ -353,7 +366,7 @@ def test_an_older_entry_put_back_is_refused(
     raw.set(name, replayed)
     assert reader.get(key) is None
     assert RedisCache(redis_url, key=secret_key).get(key) is None, "per process, not per cache"
-    assert "issued before one this process has already read" in warnings.text
+    assert "expires before one this process has already read" in warnings.text
     for secret in secrets_of(older):
         assert secret not in warnings.text
     writer.set(key, newer)
@@ -363,13 +376,33 @@ def test_an_older_entry_put_back_is_refused(
 def test_an_older_entry_put_back_after_our_own_write_is_refused(
     cache, raw, credentials, key
 ) -> None:
-    older = credentials()
-    older = dataclasses.replace(older, issued=older.issued - 600)
+    older = credentials(seconds=3000)
     cache.set(key, older)
     replayed = raw.get(entry_name(cache, key))
     cache.set(key, credentials())
     raw.set(entry_name(cache, key), replayed)
     assert cache.get(key) is None
+
+
+def test_a_newer_entry_from_a_host_whose_clock_is_behind_is_accepted(
+    redis_url, raw, secret_key, credentials, key, warnings
+) -> None:
+    """Order is STS's (the sealed expiration), not the wall clock of whichever host fetched."""
+    writer, reader = RedisCache(redis_url, key=secret_key), RedisCache(redis_url, key=secret_key)
+    first = credentials(seconds=3000)
+    behind = dataclasses.replace(credentials(), issued=first.issued - 600)
+    same_expiry = dataclasses.replace(behind, issued=behind.issued - 60)
+    name = entry_name(writer, key)
+    writer.set(key, first)
+    replayed = raw.get(name)
+    assert reader.get(key) == first
+    writer.set(key, behind)
+    assert reader.get(key) == behind, "a later expiration is newer, whatever it says of issued"
+    writer.set(key, same_expiry)
+    assert reader.get(key) == same_expiry, "the same expiration is not older"
+    raw.set(name, replayed)
+    assert reader.get(key) is None, "a replayed entry expires earlier: still refused"
+    assert "expires before one this process has already read" in warnings.text
 
 
 # -- the lock ------------------------------------------------------------------------------------

@@ -128,6 +128,21 @@ def test_a_redis_cache_is_listed_and_cleared_without_secrets(redis_url, capsys, 
     assert "Redis removes expired entries itself" in capsys.readouterr().err
 
 
+def test_an_oversized_redis_value_is_listed_as_unreadable(redis_url, capsys, monkeypatch):
+    monkeypatch.setenv("REFRESHSTS_CACHE_KEY", refreshsts.generate_key())
+    cache = refreshsts.RedisCache(redis_url, namespace="team")
+    now = time.time()
+    cache.set(FRESH, TemporaryCredentials("ASIAFRESH", SECRET, TOKEN, now + 3000, now, ARN))
+    cache._client.set(cache._name("entry", STALE), b"SENTINEL" * 1_000_000)
+    sent = int(cache._client.info("stats")["total_net_output_bytes"])
+    assert main(["cache", "list", "--redis-url", redis_url, "--namespace", "team"]) == 0
+    sent = int(cache._client.info("stats")["total_net_output_bytes"]) - sent
+    assert sent < 100_000, "the 8 MB value stayed in Redis"
+    captured = capsys.readouterr()
+    assert "(1 entry, 1 not readable with this key, encrypted)" in captured.out
+    assert "SENTINEL" not in captured.out + captured.err
+
+
 def test_the_cache_commands_read_refreshsts_redis_url(redis_url, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("REFRESHSTS_CACHE_KEY", refreshsts.generate_key())
     monkeypatch.setenv("REFRESHSTS_REDIS_URL", redis_url)

@@ -8,8 +8,8 @@ import time_machine
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 
-from fixtures.fakes import FakeSTS, fake_credentials, refusals_from_threads
-from refreshsts import ConfigurationError, MemoryCache, RefreshError, RefreshWindows
+from fixtures.fakes import FakeSTS, fake_credentials, refusals_from_threads, sts_error
+from refreshsts import ConfigurationError, MemoryCache, NoCache, RefreshError, RefreshWindows
 from refreshsts._internal import sts_errors
 from refreshsts._temporary import TemporaryCredentials
 from refreshsts.credentials import RefreshingCredentials
@@ -311,6 +311,94 @@ def test_forced_refresh_does_not_ask_again_within_the_negative_cache(clock):
             creds.refresh()
     assert sts.calls == 2
     assert creds.get_frozen_credentials().access_key == "AKID1"
+
+
+class TokenSTS(FakeSTS):
+    """A web identity hop: STS refuses `refused` tokens with `code`, others get credentials."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(900)
+        self.code = code
+        self.token = "token-1"
+        self.refused = {"token-1"}
+
+    def __call__(self) -> TemporaryCredentials:
+        if self.token in self.refused:
+            with self._lock:
+                self.calls += 1
+            raise sts_error(self.code, operation="AssumeRoleWithWebIdentity")
+        return super().__call__()
+
+    def key(self) -> str:
+        """As a web identity hop's cache key does, one that changes with the token."""
+        return f"key-of-{self.token}"
+
+
+def token_credentials(sts: TokenSTS) -> RefreshingCredentials:
+    return RefreshingCredentials(sts, cache=NoCache(), cache_key=sts.key, label="t", hop=1)
+
+
+@pytest.mark.parametrize("code", ["InvalidIdentityToken", "ExpiredTokenException"])
+def test_a_rotated_token_goes_to_sts_at_once_despite_a_refusal(clock, monkeypatch, code):
+    monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 30.0)
+    sts = TokenSTS(code)
+    creds = token_credentials(sts)
+    for _ in range(3):
+        with pytest.raises(RefreshError, match=code):
+            creds.get_frozen_credentials()
+        clock.shift(1)
+    assert sts.calls == 1, "the same token is not asked again within the negative cache"
+    sts.token = "token-2"
+    assert creds.get_frozen_credentials().access_key == "AKID2"
+    assert sts.calls == 2
+
+
+def test_a_rotated_token_refused_again_is_remembered_in_turn(clock, monkeypatch):
+    monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 30.0)
+    sts = TokenSTS("InvalidIdentityToken")
+    sts.refused.add("token-2")
+    creds = token_credentials(sts)
+    with pytest.raises(RefreshError):
+        creds.get_frozen_credentials()
+    sts.token = "token-2"
+    for _ in range(3):
+        with pytest.raises(RefreshError, match="InvalidIdentityToken"):
+            creds.get_frozen_credentials()
+    assert sts.calls == 2, "token-2's refusal stands for token-2"
+
+
+def test_a_forced_refresh_after_a_refusal_goes_to_sts_with_a_rotated_token(clock, monkeypatch):
+    monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 30.0)
+    sts = TokenSTS("InvalidIdentityToken")
+    sts.token = "token-0"
+    creds = token_credentials(sts)
+    creds.get_frozen_credentials()
+    sts.token = "token-1"
+    with pytest.raises(RefreshError, match="InvalidIdentityToken"):
+        creds.refresh()
+    with pytest.raises(RefreshError, match="InvalidIdentityToken"):
+        creds.refresh()
+    assert sts.calls == 2
+    sts.token = "token-2"
+    creds.refresh()
+    assert creds.get_frozen_credentials().access_key == "AKID3"
+
+
+def test_a_key_that_cannot_be_made_leaves_the_refusal_standing(clock, monkeypatch):
+    monkeypatch.setattr(sts_errors, "NEGATIVE_CACHE_SECONDS", 30.0)
+    sts = TokenSTS("InvalidIdentityToken")
+    keys = iter([sts.key()])
+
+    def key() -> str:
+        return next(keys)  # StopIteration after the first: the token file went away
+
+    creds = RefreshingCredentials(sts, cache=NoCache(), cache_key=key, label="t", hop=1)
+    for _ in range(3):
+        with pytest.raises(RefreshError, match="InvalidIdentityToken"):
+            creds.get_frozen_credentials()
+    assert sts.calls == 1
+
+
 def test_the_account_id_comes_from_the_arn_and_survives_a_cache_entry():
     arn = "arn:aws:sts::210987654321:assumed-role/reader/app"
     fresh = TemporaryCredentials("ASIA1", "secret", "token", START + 900, START, arn)

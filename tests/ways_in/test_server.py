@@ -265,6 +265,63 @@ def test_web_identity_refusals_are_remembered_transient_errors_retried(
         assert calls >= 2, f"{code} is transient: retried on the backoff"
 
 
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("InvalidIdentityToken", "Token signature is invalid"),
+        ("ExpiredTokenException", "Token expired: current date/time 1700000000"),
+    ],
+)
+def test_a_rotated_token_file_goes_to_sts_at_once_despite_a_refusal(
+    moto_server, world, proxied_aws_env, sts_proxy, tmp_path, code, message
+):
+    old, new = (
+        make_jwt("system:serviceaccount:apps:web"),
+        make_jwt("system:serviceaccount:apps:web"),
+    )
+    sts_proxy.fail_all(
+        ("error", code, message, 400),
+        action="AssumeRoleWithWebIdentity",
+        params={"WebIdentityToken": old},
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text(old)
+    session = RefreshableSession(
+        AssumeRoleWithWebIdentity(world.role_arn, token_file=token_file, session_name="pod"),
+        cache=NoCache(),
+        region="us-west-2",
+    )
+    with moto_server.admin():
+        for _ in range(3):
+            with pytest.raises(RefreshError, match=code):
+                keys(session)
+        assert sts_proxy.calls("AssumeRoleWithWebIdentity") == 1
+        token_file.write_text(new)
+        assert keys(session).startswith("ASIA")
+    records = sts_proxy.records("AssumeRoleWithWebIdentity")
+    assert [r.params["WebIdentityToken"] for r in records] == [old, new]
+
+
+def test_a_refused_token_callable_is_not_asked_on_each_read(
+    moto_server, world, proxied_aws_env, sts_proxy
+):
+    sts_proxy.sign_tokens("none of these")
+    asked = []
+
+    def token() -> str:
+        asked.append(make_jwt("ci"))
+        return asked[-1]
+
+    session = RefreshableSession(
+        AssumeRoleWithWebIdentity(world.role_arn, token=token), cache=NoCache()
+    )
+    for _ in range(5):
+        with pytest.raises(RefreshError, match="InvalidIdentityToken"):
+            keys(session)
+    assert sts_proxy.calls("AssumeRoleWithWebIdentity") == 1
+    assert len(asked) == 1, "a callable minting new tokens would make each read an STS call"
+
+
 def test_saml_errors_are_clear_refresh_errors(moto_server, world, proxied_aws_env, sts_proxy):
     sts_proxy.fail_all(
         ("error", "InvalidIdentityToken", "Specified provider doesn't exist", 400),

@@ -15,6 +15,7 @@ key rather than by the key itself.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import errno
 import itertools
@@ -138,6 +139,7 @@ class FileCache:
         self._key_checked = False
         self._fingerprint_written = False
         self._tidied_at: float | None = None
+        self._tidy_after = os.urandom(32).hex()
         self._sweep_temp_files()
 
     @property
@@ -262,13 +264,19 @@ class FileCache:
     def _prune(self) -> None:
         """Remove expired entries, their idle lock files and stale temp files.
 
-        At most `_TIDY_LIMIT` names are looked at per pass. An entry this cache cannot open
-        (another key's) goes once it is older than any STS credentials live.
+        Every name is listed, which is cheap; at most `_TIDY_LIMIT` are looked at per pass,
+        from where the last pass stopped (a new cache starts at a random name, so short-lived
+        processes share the work too): in time every name is visited, however many there
+        are. An entry this cache cannot open (another key's) goes once it is older than any
+        STS credentials live.
         """
         now = time.time()
-        with os.scandir(self.directory) as listing:
-            names = [entry.name for entry in itertools.islice(listing, _TIDY_LIMIT)]
-        left = set(names)
+        everything = sorted(_names(self.directory))
+        start = bisect.bisect_right(everything, self._tidy_after)
+        names = (everything[start:] + everything[:start])[:_TIDY_LIMIT]
+        if names:
+            self._tidy_after = names[-1]
+        left = set(everything)
         for name in names:
             path = self.directory / name
             if name.endswith(_SUFFIX) and KEY.fullmatch(name[: -len(_SUFFIX)]):
@@ -298,12 +306,16 @@ class FileCache:
         return expiration + _EXPIRED_GRACE < now
 
     def _sweep_temp_files(self) -> None:
-        """Remove what crashed writes left: temp files of ours older than a minute."""
+        """Remove what crashed writes left: temp files of ours older than a minute.
+
+        Every name is listed (temp files, which may hold plaintext secrets, are told by
+        name); at most `_TIDY_LIMIT` of them are looked at.
+        """
         limit = time.time() - _STALE_TEMP_AFTER
-        with suppress(OSError), os.scandir(self.directory) as listing:
-            for entry in itertools.islice(listing, _TIDY_LIMIT):
-                if _is_temp(entry.name):
-                    _remove_if_ours(self.directory / entry.name, older_than=limit)
+        with suppress(OSError):
+            temps = (name for name in _names(self.directory) if _is_temp(name))
+            for name in itertools.islice(temps, _TIDY_LIMIT):
+                _remove_if_ours(self.directory / name, older_than=limit)
 
     def __repr__(self) -> str:
         return f"FileCache({str(self.directory)!r}, encrypted={self.encrypted})"
@@ -350,6 +362,12 @@ def _read_private(path: Path, limit: int) -> bytes | None:
         raise _Untrusted(problem)
     with os.fdopen(fd, "rb") as handle:
         return handle.read(limit)
+
+
+def _names(directory: Path) -> list[str]:
+    """Every name in `directory`, without a stat of any."""
+    with os.scandir(directory) as listing:
+        return [entry.name for entry in listing]
 
 
 def _is_temp(name: str) -> bool:

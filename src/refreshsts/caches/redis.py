@@ -10,7 +10,7 @@ Redis key names carry an HMAC of the cache key rather than the key itself. A pas
 URL never appears in a repr, a log line or a pickle.
 
 Whoever can write to Redis is not trusted with this process's memory or time: an entry's
-size is checked in Redis before it is downloaded, and an entry issued before one this
+size is checked in Redis before it is downloaded, and an entry expiring before one this
 process has already read under the same name (an older sealed entry put back) is a miss.
 """
 
@@ -70,7 +70,7 @@ end
 return redis.call("get", KEYS[1])
 """
 _FINGERPRINT_BYTES = 64
-_ISSUED_SLACK = 0.001  # entries keep microseconds: a time read back may differ by a rounding
+_ROUNDING_SLACK = 0.001  # entries keep microseconds: a time read back may differ by a rounding
 _RELEASE = """
 if redis.call("get", KEYS[1]) == ARGV[1] then
     return redis.call("del", KEYS[1])
@@ -80,23 +80,26 @@ return 0
 
 
 class _Newest:
-    """The latest `issued` this process has read or written per entry name, never going back.
+    """The latest expiration this process has read or written per entry name, never going back.
 
     A sealed entry cannot be forged without the key, but an older one can be put back under
-    its name; once a newer one has been seen here, the older one is refused.
+    its name; once a newer one has been seen here, the older one is refused. Entries are
+    ordered by their sealed expiration, which STS's clock set: `issued` is the wall clock of
+    whichever host fetched, and a host whose clock is behind would make a newer entry look
+    put back. An entry expiring at the same time is not older.
     """
 
     def __init__(self) -> None:
-        self._issued: dict[str, float] = {}
+        self._expiration: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def accept(self, name: str, issued: float) -> bool:
-        """Record `issued` for `name`; False when it is older than one already seen."""
+    def accept(self, name: str, expiration: float) -> bool:
+        """Record `expiration` for `name`; False when it is before one already seen."""
         with self._lock:
-            newest = self._issued.get(name, float("-inf"))
-            if issued < newest - _ISSUED_SLACK:
+            newest = self._expiration.get(name, float("-inf"))
+            if expiration < newest - _ROUNDING_SLACK:
                 return False
-            self._issued[name] = max(issued, newest)
+            self._expiration[name] = max(expiration, newest)
             return True
 
     def after_fork_in_child(self) -> None:
@@ -260,9 +263,9 @@ class RedisCache:
                 "redis entry %s is corrupt (%s); treating it as a miss", name, type(exc).__name__
             )
             return None
-        if not _NEWEST.accept(name, entry.issued):
+        if not _NEWEST.accept(name, entry.expiration):
             logger.warning(
-                "not trusting redis entry %s: issued before one this process has already read "
+                "not trusting redis entry %s: expires before one this process has already read "
                 "there (an older entry put back?); treating it as a miss",
                 name,
             )
@@ -287,7 +290,7 @@ class RedisCache:
         if ttl_ms <= 0 or self._outage.active():
             return
         value = encode_entry(credentials, stored, self._sealer)
-        _NEWEST.accept(name, credentials.issued)
+        _NEWEST.accept(name, credentials.expiration)
         try:
             self._client.set(name, value, px=ttl_ms)
             if self._sealer is not None and not self._fingerprint_written:
@@ -360,19 +363,27 @@ class RedisCache:
             An iterator of CachedEntry, in Redis's scan order.
         """
         prefix = self._name("entry", "")
-        for found in self._client.scan_iter(match=f"{prefix}*", count=500):
-            name = found.decode() if isinstance(found, bytes) else str(found)
+        for name in self._entry_names():
             stored = name[len(prefix) :]
-            raw = self._client.get(name)
-            if raw is None or not KEY.fullmatch(stored):
+            if not KEY.fullmatch(stored):
+                continue
+            raw = self._fetch(name, MAX_ENTRY_BYTES)
+            if raw is None:
                 continue
             try:
-                data = raw.encode() if isinstance(raw, str) else raw
-                entry = decode_entry(data, stored, self._sealer)
+                entry = decode_entry(raw, stored, self._sealer)
             except (DecryptionError, ValueError) as exc:
                 logger.warning("not trusting redis entry %s: %s; treating it as a miss", name, exc)
                 continue
             yield CachedEntry.of(stored, entry)
+
+    def count(self) -> int:
+        """How many entries the namespace holds, readable or not (nothing is downloaded)."""
+        return sum(1 for _ in self._entry_names())
+
+    def _entry_names(self) -> Iterator[str]:
+        for found in self._client.scan_iter(match=f"{self._name('entry', '')}*", count=500):
+            yield found.decode() if isinstance(found, bytes) else str(found)
 
     def clear(self) -> int:
         """Remove every entry of the namespace and its key fingerprint; how many entries.
@@ -382,7 +393,7 @@ class RedisCache:
         Returns:
             How many entries were removed.
         """
-        names = list(self._client.scan_iter(match=f"{self._name('entry', '')}*", count=500))
+        names = list(self._entry_names())
         removed = int(self._client.delete(*names)) if names else 0
         self._client.delete(self._name("meta", "key-fingerprint"))
         return removed

@@ -164,7 +164,13 @@ def cache_lines(report: dict[str, Any], countdown: Callable[[float], str]) -> li
 def redis_report(cache: RedisCache, now: _dt.datetime) -> dict[str, Any]:
     """The namespace's entries without secrets (Redis drops expired ones by itself)."""
     entries = [_shown(entry, now) for entry in cache.entries()]
-    return {"redis": repr(cache), "exists": True, "encrypted": cache.encrypted, "entries": entries}
+    return {
+        "redis": repr(cache),
+        "exists": True,
+        "encrypted": cache.encrypted,
+        "entries": entries,
+        "unreadable": max(cache.count() - len(entries), 0),
+    }
 
 
 def _shown(entry: CachedEntry, now: _dt.datetime) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Union
 
-from .._internal import forks
+from .._internal import at_hand, forks
 from ..errors import ConfigurationError, RefreshstsError
 
 __all__ = [
@@ -158,6 +158,8 @@ class Reader:
                 held = self._held
             if held is not None and time.monotonic() - held[0] <= HOLD_SECONDS:
                 return held[1]
+            if at_hand.required():
+                raise TokenError(f"{self.where}: the {self.name} callable is not asked here")
         text = self.read()
         self.hold(text)
         return text
