@@ -378,7 +378,11 @@ class RedisCache:
             yield CachedEntry.of(stored, entry)
 
     def count(self) -> int:
-        """How many entries the namespace holds, readable or not (nothing is downloaded)."""
+        """How many entries the namespace holds, readable or not (nothing is downloaded).
+
+        Returns:
+            The number of entry names in this namespace.
+        """
         return sum(1 for _ in self._entry_names())
 
     def _entry_names(self) -> Iterator[str]:
