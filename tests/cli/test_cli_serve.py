@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import selectors
 import signal
 import socket
 import stat
@@ -193,10 +194,97 @@ def test_slow_and_silent_connections_are_closed_after_their_timeouts(monkeypatch
             assert time.monotonic() - started < 2.5
 
 
+class GatedSelector(selectors.DefaultSelector):
+    """A selector whose `select` waits for `gate` and reports the listening socket first."""
+
+    gate = threading.Event()
+    listening: socket.socket | None = None
+
+    def select(self, timeout=None):
+        self.gate.wait(10)
+        ready = super().select(timeout)
+        return sorted(ready, key=lambda event: event[0].fileobj is not self.listening)
+
+
+def test_a_batch_evicting_a_connection_that_also_has_an_event_keeps_serving(monkeypatch):
+    monkeypatch.setattr(selectors, "DefaultSelector", GatedSelector)
+    GatedSelector.gate.set()
+    with CredentialServer() as running:
+        running._httpd.max_connections = 1
+        GatedSelector.listening = running._httpd.socket
+        address = (running.host, running.port)
+        with socket.create_connection(address) as oldest:
+            time.sleep(0.3)
+            GatedSelector.gate.clear()
+            time.sleep(0.5)  # the loop now waits before its next select()
+            newcomer = socket.create_connection(address)
+            oldest.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            time.sleep(0.2)
+            GatedSelector.gate.set()  # one batch: the newcomer evicts `oldest`, then its event
+            time.sleep(0.3)
+            newcomer.close()
+            assert running._thread.is_alive()
+            assert get(running.uri())[0] == 403
+
+
+def test_connections_that_sent_one_byte_do_not_keep_an_sdk_out(server, sts_proxy):
+    assert get(server.uri(), server.token)[0] == 200
+    address = (server.host, server.port)
+    stalled = [socket.create_connection(address) for _ in range(_HTTPServer.max_connections)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"G")  # and never the rest
+        time.sleep(0.3)
+        started = time.monotonic()
+        status, body = get(server.uri(), server.token)
+        assert status == 200
+        assert body["AccessKeyId"]
+        assert time.monotonic() - started < 2.0
+        assert read_until_closed(stalled[0], timeout=2) == b"", "the oldest made room"
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_an_error_on_one_connection_closes_that_one_only(monkeypatch, caplog):
+    read = _HTTPServer._read
+    failed = []
+
+    def fail_once(self, selector, connection):
+        if not failed:
+            failed.append(connection)
+            raise OSError(f"unexpected while reading {self.endpoint.token}")
+        read(self, selector, connection)
+
+    monkeypatch.setattr(_HTTPServer, "_read", fail_once)
+    caplog.set_level(logging.DEBUG, logger="refreshsts.cli")
+    with CredentialServer() as running:
+        with socket.create_connection((running.host, running.port)) as unlucky:
+            unlucky.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert read_until_closed(unlucky, timeout=3) == b""
+        assert get(running.uri(), running.token)[0] == 404
+        assert running._thread.is_alive()
+    assert "OSError" in caplog.text
+    assert running.token not in caplog.text
+
+
+def test_a_head_longer_than_the_limit_is_closed_unanswered():
+    with CredentialServer() as running:
+        with socket.create_connection((running.host, running.port)) as sock:
+            with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                sock.sendall(b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * _HTTPServer.max_head)
+            try:
+                received = read_until_closed(sock, timeout=3)
+            except ConnectionResetError:
+                received = b""
+        assert received == b""
+        assert get(running.uri())[0] == 403
+
+
 def test_stopping_cuts_off_a_request_still_arriving():
     running = CredentialServer().start()
     with socket.create_connection((running.host, running.port)) as slow:
-        slow.sendall(b"GET / HTTP/1.1\r\n")  # a worker now waits for the rest
+        slow.sendall(b"GET / HTTP/1.1\r\n")  # the rest never comes
         time.sleep(0.5)
         started = time.monotonic()
         running.stop()
