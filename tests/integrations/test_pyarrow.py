@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from fixtures.datasets import ROTATIONS, read_across_rotations, s3_signers
+from fixtures.fakes import fork_child, held_by_another_thread, wait_for_child
 from refreshsts import ConfigurationError
+from refreshsts.integrations import pyarrow as integration
 from refreshsts.integrations import pyarrow_filesystem
 
 ds = pytest.importorskip("pyarrow.dataset")
@@ -17,6 +21,19 @@ def test_keys_that_would_win_over_the_session_are_refused(pipeline_session, monk
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA")
     with pytest.raises(ConfigurationError, match="AWS_ACCESS_KEY_ID is set"):
         pyarrow_filesystem(pipeline_session)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_a_free_lock_and_none_of_the_parents_endpoints(monkeypatch):
+    monkeypatch.setitem(integration._servers, "parent's", object())
+
+    def child() -> None:
+        assert integration._lock.acquire(timeout=2), "the lock a parent thread held"
+        assert integration._servers == {}
+
+    with held_by_another_thread(integration._lock):
+        pid = fork_child(child)
+    assert wait_for_child(pid, 5, "the child blocked on the parent's lock") == 0
 
 
 @pytest.mark.slow

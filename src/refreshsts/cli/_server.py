@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from .. import ConfigurationError, RefreshableSession
+from .._internal import forks
 from .._internal.withheld import withheld
 from ._credentials import account_of, rfc3339, role_arn_of, snapshot
 
@@ -87,6 +88,11 @@ class CredentialServer:
             self._httpd.server_close()
             raise ConfigurationError(f"refusing to serve credentials on {bound}")
         self._thread: threading.Thread | None = None
+        forks.reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """The serving thread stayed in the parent: `stop` here only closes the child's socket."""
+        self._thread = None
 
     @property
     def host(self) -> str:
@@ -182,6 +188,23 @@ class _HTTPServer(socketserver.TCPServer):
         self._stopped = threading.Event()
         self._stopped.set()
         super().__init__(address, handler)  # closes the server, pool too, when it cannot bind
+        forks.reset_in_child(self, "_lock")
+
+    def _after_fork_in_child(self) -> None:
+        """No thread serves in a child: `shutdown` returns at once, `server_close` closes our copy.
+
+        The parent's connections are closed here, never shut down, which would cut them off
+        for the parent too.
+        """
+        pending, self._pending = self._pending, {}
+        for connection in pending:
+            with suppress(OSError):
+                connection.close()
+        self._busy = 0
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="refreshsts-endpoint")
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         self._stopped.clear()

@@ -13,6 +13,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
+from .._internal import forks
 from ..credential_server import CredentialServer
 from ..errors import ConfigurationError
 
@@ -24,6 +25,16 @@ __all__ = ["pyarrow_filesystem"]
 _SHADOWING = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _servers: dict[str, CredentialServer] = {}
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A child serves its own endpoints: the parent's threads, and maybe its lock, stayed there."""
+    global _lock
+    _lock = threading.Lock()
+    _servers.clear()
+
+
+forks.on_fork_in_child(_after_fork_in_child)
 
 
 def _server_for(session: RefreshableSession) -> CredentialServer:
