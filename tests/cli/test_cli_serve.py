@@ -206,25 +206,59 @@ class GatedSelector(selectors.DefaultSelector):
         return sorted(ready, key=lambda event: event[0].fileobj is not self.listening)
 
 
-def test_a_batch_evicting_a_connection_that_also_has_an_event_keeps_serving(monkeypatch):
+@pytest.fixture
+def gated(monkeypatch):
+    """A CredentialServer whose loop `held()` stops before a select(), to batch what happens."""
     monkeypatch.setattr(selectors, "DefaultSelector", GatedSelector)
     GatedSelector.gate.set()
     with CredentialServer() as running:
-        running._httpd.max_connections = 1
         GatedSelector.listening = running._httpd.socket
-        address = (running.host, running.port)
-        with socket.create_connection(address) as oldest:
-            time.sleep(0.3)
-            GatedSelector.gate.clear()
-            time.sleep(0.5)  # the loop now waits before its next select()
+        try:
+            yield running
+        finally:
+            GatedSelector.gate.set()
+
+
+@contextlib.contextmanager
+def held():
+    """Whatever the block does, the endpoint's loop sees in one select() after it."""
+    GatedSelector.gate.clear()
+    time.sleep(0.5)
+    try:
+        yield
+        time.sleep(0.2)
+    finally:
+        GatedSelector.gate.set()
+
+
+def test_a_batch_evicting_a_connection_that_also_has_an_event_keeps_serving(gated):
+    gated._httpd.max_connections = 1
+    address = (gated.host, gated.port)
+    with socket.create_connection(address) as oldest:
+        time.sleep(0.3)
+        with held():  # the newcomer evicts `oldest`, then comes `oldest`'s own event
             newcomer = socket.create_connection(address)
             oldest.sendall(b"GET / HTTP/1.1\r\n\r\n")
-            time.sleep(0.2)
-            GatedSelector.gate.set()  # one batch: the newcomer evicts `oldest`, then its event
-            time.sleep(0.3)
-            newcomer.close()
-            assert running._thread.is_alive()
-            assert get(running.uri())[0] == 403
+        time.sleep(0.3)
+        newcomer.close()
+        assert gated._thread.is_alive()
+        assert get(gated.uri())[0] == 403
+
+
+def test_a_request_in_the_backlog_is_read_before_newer_connections_evict_it(gated):
+    gated._httpd.max_connections = 4
+    address = (gated.host, gated.port)
+    with held():
+        sdk = socket.create_connection(address, timeout=3)
+        sdk.sendall(f"GET / HTTP/1.1\r\nAuthorization: {gated.token}\r\n\r\n".encode())
+        flood = [socket.create_connection(address) for _ in range(4)]
+        for sock in flood:
+            sock.sendall(b"G")
+    try:
+        assert sdk.recv(12) == b"HTTP/1.1 404"
+    finally:
+        for sock in [sdk, *flood]:
+            sock.close()
 
 
 def test_connections_that_sent_one_byte_do_not_keep_an_sdk_out(server, sts_proxy):
@@ -244,6 +278,34 @@ def test_connections_that_sent_one_byte_do_not_keep_an_sdk_out(server, sts_proxy
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_requests_get_through_a_steady_flood_of_one_byte_connections():
+    with CredentialServer() as running:
+        address = (running.host, running.port)
+        stop = threading.Event()
+
+        def flood():
+            held = []
+            while not stop.is_set() and len(held) < 3000:
+                with contextlib.suppress(OSError):
+                    sock = socket.create_connection(address, timeout=1)
+                    sock.send(b"G")
+                    held.append(sock)
+                if len(held) > 300:
+                    held.pop(0).close()
+            for sock in held:
+                sock.close()
+
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        try:
+            time.sleep(0.5)
+            answers = [get(running.uri(), running.token)[0] for _ in range(10)]
+        finally:
+            stop.set()
+            flooder.join()
+    assert answers == [404] * 10
 
 
 def test_an_error_on_one_connection_closes_that_one_only(monkeypatch, caplog):

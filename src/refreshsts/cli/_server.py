@@ -224,18 +224,22 @@ class _HTTPServer(socketserver.TCPServer):
             self._stopped.set()
 
     def _handle_event(self, selector: selectors.BaseSelector, ready: socket.socket) -> None:
-        """One ready socket; whatever it raises costs that connection only, never the loop."""
-        if ready is not self.socket and ready not in self._pending:
-            return  # closed earlier in this batch (evicted to admit a newcomer)
-        try:
-            if ready is self.socket:
+        if ready is self.socket:
+            try:
                 self._accept(selector)
-            else:
-                self._read(selector, ready)
+            except Exception as exc:
+                logger.debug("credential endpoint: %s accepting connections", type(exc).__name__)
+        elif ready in self._pending:  # else closed earlier in this batch, to admit a newcomer
+            self._take(selector, ready)
+
+    def _take(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+        """Read what `connection` sent; whatever that raises costs it alone, never the loop."""
+        try:
+            self._read(selector, connection)
         except Exception as exc:
-            logger.debug("credential endpoint: %s handling a connection", type(exc).__name__)
-            if ready in self._pending:
-                self._drop(selector, ready)
+            logger.debug("credential endpoint: %s reading a request", type(exc).__name__)
+            if connection in self._pending:
+                self._drop(selector, connection)
 
     def shutdown(self) -> None:
         """Stop `serve_forever` (from another thread) and wait for it to return."""
@@ -268,6 +272,7 @@ class _HTTPServer(socketserver.TCPServer):
             connection.setblocking(False)
             selector.register(connection, selectors.EVENT_READ)
             self._pending[connection] = _Pending(address, time.monotonic() + self.idle_timeout)
+            self._take(selector, connection)  # an SDK's request is often here already
 
     def _read(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
         """Take what has arrived; a whole head goes to a worker, a closed or oversized one away."""
