@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import socket
 import urllib.error
 import urllib.request
 
@@ -12,6 +14,7 @@ import pytest
 
 import refreshsts
 from fixtures.datasets import cross_account_hops
+from fixtures.fakes import fork_child, held_by_another_thread, wait_for_child
 from fixtures.moto_server import PROFILE, REGION
 
 
@@ -58,3 +61,25 @@ def test_serves_the_session_to_an_sdk_reading_the_env(
     hop2_key = session.get_credentials().get_frozen_credentials().access_key
     assert body["AccessKeyId"] == hop2_key
     assert sts_proxy.signers(f"GET /{chain.bucket}") == [hop2_key]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_leaving_the_block_in_a_forked_child_returns_and_the_parent_serves_on(
+    cross_account_chain, proxied_aws_env, sts_proxy
+):
+    session = refreshsts.RefreshableSession(
+        *cross_account_hops(cross_account_chain),
+        source=PROFILE,
+        region=REGION,
+        cache=refreshsts.NoCache(),
+    )
+    with refreshsts.CredentialServer(session) as server:
+        address = server.uri.removeprefix("http://").rstrip("/").split(":")
+        with socket.create_connection((address[0], int(address[1])), timeout=5) as arriving:
+            arriving.sendall(b"GET / HTTP/1.1\r\n")
+            with held_by_another_thread(server._server._httpd._lock):
+                pid = fork_child(server.stop)  # as leaving `with` in a forked worker does
+            assert wait_for_child(pid, 5, "stop() in the forked child blocked") == 0
+            arriving.sendall(f"Authorization: {server.token}\r\n\r\n".encode())
+            assert arriving.recv(12) == b"HTTP/1.1 200", "the child cut the parent's connection"
+        assert _get(server.uri, server.token)["AccessKeyId"]

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import selectors
 import signal
 import socket
 import stat
@@ -193,17 +194,171 @@ def test_slow_and_silent_connections_are_closed_after_their_timeouts(monkeypatch
             assert time.monotonic() - started < 2.5
 
 
+class GatedSelector(selectors.DefaultSelector):
+    """A selector whose `select` waits for `gate` and reports the listening socket first."""
+
+    gate = threading.Event()
+    listening: socket.socket | None = None
+
+    def select(self, timeout=None):
+        self.gate.wait(10)
+        ready = super().select(timeout)
+        return sorted(ready, key=lambda event: event[0].fileobj is not self.listening)
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    """A CredentialServer whose loop `held()` stops before a select(), to batch what happens."""
+    monkeypatch.setattr(selectors, "DefaultSelector", GatedSelector)
+    GatedSelector.gate.set()
+    with CredentialServer() as running:
+        GatedSelector.listening = running._httpd.socket
+        try:
+            yield running
+        finally:
+            GatedSelector.gate.set()
+
+
+@contextlib.contextmanager
+def held():
+    """Whatever the block does, the endpoint's loop sees in one select() after it."""
+    GatedSelector.gate.clear()
+    time.sleep(0.5)
+    try:
+        yield
+        time.sleep(0.2)
+    finally:
+        GatedSelector.gate.set()
+
+
+def test_a_batch_evicting_a_connection_that_also_has_an_event_keeps_serving(gated):
+    gated._httpd.max_connections = 1
+    address = (gated.host, gated.port)
+    with socket.create_connection(address) as oldest:
+        time.sleep(0.3)
+        with held():  # the newcomer evicts `oldest`, then comes `oldest`'s own event
+            newcomer = socket.create_connection(address)
+            oldest.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        time.sleep(0.3)
+        newcomer.close()
+        assert gated._thread.is_alive()
+        assert get(gated.uri())[0] == 403
+
+
+def test_a_request_in_the_backlog_is_read_before_newer_connections_evict_it(gated):
+    gated._httpd.max_connections = 4
+    address = (gated.host, gated.port)
+    with held():
+        sdk = socket.create_connection(address, timeout=3)
+        sdk.sendall(f"GET / HTTP/1.1\r\nAuthorization: {gated.token}\r\n\r\n".encode())
+        flood = [socket.create_connection(address) for _ in range(4)]
+        for sock in flood:
+            sock.sendall(b"G")
+    try:
+        assert sdk.recv(12) == b"HTTP/1.1 404"
+    finally:
+        for sock in [sdk, *flood]:
+            sock.close()
+
+
+def test_connections_that_sent_one_byte_do_not_keep_an_sdk_out(server, sts_proxy):
+    assert get(server.uri(), server.token)[0] == 200
+    address = (server.host, server.port)
+    stalled = [socket.create_connection(address) for _ in range(_HTTPServer.max_connections)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"G")  # and never the rest
+        time.sleep(0.3)
+        started = time.monotonic()
+        status, body = get(server.uri(), server.token)
+        assert status == 200
+        assert body["AccessKeyId"]
+        assert time.monotonic() - started < 2.0
+        assert read_until_closed(stalled[0], timeout=2) == b"", "the oldest made room"
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_requests_get_through_a_steady_flood_of_one_byte_connections():
+    with CredentialServer() as running:
+        address = (running.host, running.port)
+        stop = threading.Event()
+
+        def flood():
+            held = []
+            while not stop.is_set() and len(held) < 3000:
+                with contextlib.suppress(OSError):
+                    sock = socket.create_connection(address, timeout=1)
+                    sock.send(b"G")
+                    held.append(sock)
+                if len(held) > 300:
+                    held.pop(0).close()
+            for sock in held:
+                sock.close()
+
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        try:
+            time.sleep(0.5)
+            answers = [get(running.uri(), running.token)[0] for _ in range(10)]
+        finally:
+            stop.set()
+            flooder.join()
+    assert answers == [404] * 10
+
+
+def test_an_error_on_one_connection_closes_that_one_only(monkeypatch, caplog):
+    read = _HTTPServer._read
+    failed = []
+
+    def fail_once(self, selector, connection):
+        if not failed:
+            failed.append(connection)
+            raise OSError(f"unexpected while reading {self.endpoint.token}")
+        read(self, selector, connection)
+
+    monkeypatch.setattr(_HTTPServer, "_read", fail_once)
+    caplog.set_level(logging.DEBUG, logger="refreshsts.cli")
+    with CredentialServer() as running:
+        with socket.create_connection((running.host, running.port)) as unlucky:
+            unlucky.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert read_until_closed(unlucky, timeout=3) == b""
+        assert get(running.uri(), running.token)[0] == 404
+        assert running._thread.is_alive()
+    assert "OSError" in caplog.text
+    assert running.token not in caplog.text
+
+
+def test_a_head_longer_than_the_limit_is_closed_unanswered():
+    with CredentialServer() as running:
+        with socket.create_connection((running.host, running.port)) as sock:
+            with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                sock.sendall(b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * _HTTPServer.max_head)
+            try:
+                received = read_until_closed(sock, timeout=3)
+            except ConnectionResetError:
+                received = b""
+        assert received == b""
+        assert get(running.uri())[0] == 403
+
+
 def test_stopping_cuts_off_a_request_still_arriving():
+    others = set(threading.enumerate())  # endpoints other tests keep for the process's life
     running = CredentialServer().start()
     with socket.create_connection((running.host, running.port)) as slow:
-        slow.sendall(b"GET / HTTP/1.1\r\n")  # a worker now waits for the rest
+        slow.sendall(b"GET / HTTP/1.1\r\n")  # the rest never comes
         time.sleep(0.5)
         started = time.monotonic()
         running.stop()
         assert read_until_closed(slow, timeout=3) == b""
         assert time.monotonic() - started < 1.5
     for _ in range(40):
-        workers = [t for t in threading.enumerate() if t.name.startswith("refreshsts-endpoint")]
+        workers = [
+            t
+            for t in threading.enumerate()
+            if t.name.startswith("refreshsts-endpoint") and t not in others
+        ]
         if not workers:
             break
         time.sleep(0.05)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import pytest
 
 from fixtures.datasets import ROTATIONS, read_across_rotations, s3_signers
+from fixtures.fakes import fork_child, held_by_another_thread, wait_for_child
 from refreshsts import ConfigurationError
+from refreshsts.integrations import pyarrow as integration
 from refreshsts.integrations import pyarrow_filesystem
 
 ds = pytest.importorskip("pyarrow.dataset")
@@ -96,6 +99,19 @@ def test_without_s3fs_it_refuses_naming_the_problem_and_the_fixes(
     assert f"profile [default] of {proxied_aws_env.credentials_file}" in message
     assert "AWS_SHARED_CREDENTIALS_FILE" in message
     assert "FSSpecHandler" in message
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_a_free_lock_and_none_of_the_parents_endpoints(monkeypatch):
+    monkeypatch.setitem(integration._servers, "parent's", object())
+
+    def child() -> None:
+        assert integration._lock.acquire(timeout=2), "the lock a parent thread held"
+        assert integration._servers == {}
+
+    with held_by_another_thread(integration._lock):
+        pid = fork_child(child)
+    assert wait_for_child(pid, 5, "the child blocked on the parent's lock") == 0
 
 
 @pytest.mark.slow

@@ -10,9 +10,11 @@ local user can connect, so connections are cheap to hold and bounded (see `_HTTP
 from __future__ import annotations
 
 import hmac
+import io
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import selectors
 import socket
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from .. import ConfigurationError, RefreshableSession
+from .._internal import forks
 from .._internal.withheld import withheld
 from ._credentials import account_of, rfc3339, role_arn_of, snapshot
 
@@ -85,6 +88,11 @@ class CredentialServer:
             self._httpd.server_close()
             raise ConfigurationError(f"refusing to serve credentials on {bound}")
         self._thread: threading.Thread | None = None
+        forks.reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """The serving thread stayed in the parent: `stop` here only closes the child's socket."""
+        self._thread = None
 
     @property
     def host(self) -> str:
@@ -143,33 +151,36 @@ class CredentialServer:
 
 
 class _HTTPServer(socketserver.TCPServer):
-    """Parks idle connections in a selector and hands each request to a few worker threads.
+    """Reads request heads in a selector and hands only whole requests to a few worker threads.
 
-    A thread per connection let any local user pin hundreds of threads with idle sockets.
-    Here an idle connection costs a descriptor until `idle_timeout`; past `max_connections`
-    the one idle longest is closed to admit the newcomer; a request must arrive whole within
-    `read_timeout` of its first byte; each connection is closed after its one reply.
+    A thread per connection let any local user pin hundreds of threads with idle sockets, and
+    a worker waiting for the rest of a request let one byte per connection hold a slot. Here
+    an unfinished connection (silent, or still sending its head) costs a descriptor and a
+    small buffer: a silent one is closed after `idle_timeout`, a head must arrive whole within
+    `read_timeout` of its first byte and within `max_head` bytes; past `max_connections` the
+    oldest unfinished one is closed to admit the newcomer. Each connection gets one reply.
     """
 
     allow_reuse_address = False
     request_queue_size = 128
     workers = 8
     max_connections = 128
+    max_head = 65536
     idle_timeout = 10.0
     read_timeout = 5.0
 
     def __init__(
         self,
         address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
+        handler: type[_Handler],
         *,
         family: socket.AddressFamily,
         endpoint: CredentialServer,
     ) -> None:
         self.address_family = family
         self.endpoint = endpoint
-        self._idle: dict[socket.socket, tuple[float, Any]] = {}  # oldest first
-        self._reading: dict[socket.socket, float] = {}  # dispatched, request not read yet
+        self._handler = handler
+        self._pending: dict[socket.socket, _Pending] = {}  # oldest first
         self._busy = 0
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="refreshsts-endpoint")
@@ -177,6 +188,23 @@ class _HTTPServer(socketserver.TCPServer):
         self._stopped = threading.Event()
         self._stopped.set()
         super().__init__(address, handler)  # closes the server, pool too, when it cannot bind
+        forks.reset_in_child(self, "_lock")
+
+    def _after_fork_in_child(self) -> None:
+        """No thread serves in a child: `shutdown` returns at once, `server_close` closes our copy.
+
+        The parent's connections are closed here, never shut down, which would cut them off
+        for the parent too.
+        """
+        pending, self._pending = self._pending, {}
+        for connection in pending:
+            with suppress(OSError):
+                connection.close()
+        self._busy = 0
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="refreshsts-endpoint")
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         self._stopped.clear()
@@ -186,17 +214,32 @@ class _HTTPServer(socketserver.TCPServer):
                 selector.register(self.socket, selectors.EVENT_READ)
                 while not self._stopping.is_set():
                     for key, _ in selector.select(poll_interval):
-                        if key.fileobj is self.socket:
-                            self._accept(selector)
-                        else:
-                            self._dispatch(selector, key.fileobj)  # type: ignore[arg-type]
+                        self._handle_event(selector, key.fileobj)  # type: ignore[arg-type]
                     self._expire(selector)
         finally:
-            for connection in list(self._idle):
-                self._idle.pop(connection)
+            for connection in list(self._pending):
+                self._pending.pop(connection)
                 self.shutdown_request(connection)
             self._stopping.clear()
             self._stopped.set()
+
+    def _handle_event(self, selector: selectors.BaseSelector, ready: socket.socket) -> None:
+        if ready is self.socket:
+            try:
+                self._accept(selector)
+            except Exception as exc:
+                logger.debug("credential endpoint: %s accepting connections", type(exc).__name__)
+        elif ready in self._pending:  # else closed earlier in this batch, to admit a newcomer
+            self._take(selector, ready)
+
+    def _take(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+        """Read what `connection` sent; whatever that raises costs it alone, never the loop."""
+        try:
+            self._read(selector, connection)
+        except Exception as exc:
+            logger.debug("credential endpoint: %s reading a request", type(exc).__name__)
+            if connection in self._pending:
+                self._drop(selector, connection)
 
     def shutdown(self) -> None:
         """Stop `serve_forever` (from another thread) and wait for it to return."""
@@ -204,19 +247,9 @@ class _HTTPServer(socketserver.TCPServer):
         self._stopped.wait()
 
     def server_close(self) -> None:
-        """Close the socket; cut off requests still arriving, so no worker delays our exit."""
+        """Close the socket and let go of the workers without waiting for them."""
         super().server_close()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            arriving = list(self._reading)
-        for connection in arriving:
-            with suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def request_read(self, connection: socket.socket) -> None:
-        """The handler has the whole request: the read deadline no longer applies."""
-        with self._lock:
-            self._reading.pop(connection, None)
 
     def _accept(self, selector: selectors.BaseSelector) -> None:
         for _ in range(self.max_connections):
@@ -224,36 +257,53 @@ class _HTTPServer(socketserver.TCPServer):
                 connection, address = self.socket.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # out of descriptors: free the oldest idle one, try again later
+            except OSError:  # out of descriptors: free the oldest unfinished one, try again later
                 logger.debug("credential endpoint: accept failed", exc_info=True)
-                if self._idle:
-                    self._drop(selector, next(iter(self._idle)))
+                if self._pending:
+                    self._drop(selector, next(iter(self._pending)))
                 return
             with self._lock:
-                full = len(self._idle) + self._busy >= self.max_connections
-            if full and self._idle:
-                self._drop(selector, next(iter(self._idle)))
+                full = len(self._pending) + self._busy >= self.max_connections
+            if full and self._pending:
+                self._drop(selector, next(iter(self._pending)))
             elif full:
                 self.shutdown_request(connection)
                 continue
+            connection.setblocking(False)
             selector.register(connection, selectors.EVENT_READ)
-            self._idle[connection] = (time.monotonic(), address)
+            self._pending[connection] = _Pending(address, time.monotonic() + self.idle_timeout)
+            self._take(selector, connection)  # an SDK's request is often here already
 
-    def _dispatch(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+    def _read(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+        """Take what has arrived; a whole head goes to a worker, a closed or oversized one away."""
+        pending = self._pending[connection]
+        try:
+            chunk = connection.recv(self.max_head + 1 - len(pending.head))
+        except (BlockingIOError, InterruptedError):
+            return
+        if not chunk:
+            self._drop(selector, connection)
+            return
+        if not pending.head:
+            pending.deadline = time.monotonic() + self.read_timeout
+        pending.head += chunk
+        if not _END_OF_HEAD.search(pending.head, max(0, len(pending.head) - len(chunk) - 3)):
+            if len(pending.head) > self.max_head:
+                self._drop(selector, connection)
+            return
         selector.unregister(connection)
-        _, address = self._idle.pop(connection)
+        del self._pending[connection]
         with self._lock:
             self._busy += 1
-            self._reading[connection] = time.monotonic() + self.read_timeout
         try:
-            self._pool.submit(self._answer, connection, address)
+            self._pool.submit(self._answer, connection, pending.address, bytes(pending.head))
         except RuntimeError:  # the pool is shut down: we are stopping
             self._finished(connection)
 
-    def _answer(self, connection: socket.socket, address: Any) -> None:
+    def _answer(self, connection: socket.socket, address: Any, head: bytes) -> None:
         try:
-            connection.settimeout(self.read_timeout)
-            self.finish_request(connection, address)
+            connection.settimeout(self.read_timeout)  # for writing the reply
+            self._handler(connection, address, self, head)
         except Exception:
             self.handle_error(connection, address)
         finally:
@@ -262,30 +312,36 @@ class _HTTPServer(socketserver.TCPServer):
     def _finished(self, connection: socket.socket) -> None:
         with self._lock:
             self._busy -= 1
-            self._reading.pop(connection, None)
         self.shutdown_request(connection)
 
     def _expire(self, selector: selectors.BaseSelector) -> None:
-        """Close connections idle too long; cut off requests still arriving past their deadline."""
+        """Close connections silent too long or whose head is late."""
         now = time.monotonic()
-        while self._idle:
-            oldest, (since, _) = next(iter(self._idle.items()))
-            if now - since < self.idle_timeout:
-                break
-            self._drop(selector, oldest)
-        with self._lock:
-            late = [conn for conn, deadline in self._reading.items() if deadline <= now]
-        for connection in late:
-            with suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        for connection in [c for c, p in self._pending.items() if p.deadline <= now]:
+            self._drop(selector, connection)
 
     def _drop(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
-        selector.unregister(connection)
-        del self._idle[connection]
+        with suppress(KeyError, ValueError):
+            selector.unregister(connection)
+        self._pending.pop(connection, None)
         self.shutdown_request(connection)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("credential endpoint: error answering %s", client_address, exc_info=True)
+
+
+_END_OF_HEAD = re.compile(rb"(?:^|\n)\r?\n")
+
+
+class _Pending:
+    """A connection whose request head is still arriving (or has not started)."""
+
+    __slots__ = ("address", "deadline", "head")
+
+    def __init__(self, address: Any, deadline: float) -> None:
+        self.address = address
+        self.deadline = deadline
+        self.head = bytearray()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -294,15 +350,20 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
 
+    def __init__(self, request: Any, client_address: Any, server: _HTTPServer, head: bytes) -> None:
+        self.head = head
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        """Read the head the selector already received, not the socket."""
+        super().setup()
+        self.rfile.close()
+        self.rfile = io.BytesIO(self.head)
+
     def handle(self) -> None:
         """One request per connection: nobody holds a worker by keeping a connection alive."""
         self.close_connection = True
         self.handle_one_request()
-
-    def parse_request(self) -> bool:
-        parsed = super().parse_request()
-        self.server.request_read(self.connection)
-        return parsed
 
     def do_GET(self) -> None:
         endpoint = self.server.endpoint

@@ -19,6 +19,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
+from .._internal import forks
 from .._internal.default_chain import credentials_before_container
 from ..credential_server import CredentialServer
 from ..errors import ConfigurationError
@@ -36,6 +37,16 @@ _FSSPEC_OPTIONS = frozenset(
 )
 _servers: dict[str, CredentialServer] = {}
 _lock = threading.RLock()
+
+
+def _after_fork_in_child() -> None:
+    """A child serves its own endpoints: the parent's threads, and maybe its lock, stayed there."""
+    global _lock
+    _lock = threading.RLock()
+    _servers.clear()
+
+
+forks.on_fork_in_child(_after_fork_in_child)
 
 
 def _server_for(session: RefreshableSession) -> CredentialServer:
