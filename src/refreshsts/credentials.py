@@ -536,7 +536,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                 acquired = stack.enter_context(
                     self._cache.lock(key, self._wait_timeout * _LOCK_WAIT_SHARE)
                 )
-                if not acquired:
+                if not acquired and not isinstance(self._cache, NoCache):  # it never locks
                     logger.info(
                         "%s: the cache lock stayed held for %.3g s; refreshing without it",
                         self.label,

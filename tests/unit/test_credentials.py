@@ -445,3 +445,10 @@ def test_account_based_endpoints_see_the_account_id(clock, monkeypatch):
     with pytest.raises(_Sent):
         client.list_tables()
     assert urls == ["https://210987654321.ddb.us-east-1.amazonaws.com/"]
+
+
+def test_no_cache_never_reports_a_held_cache_lock(caplog):
+    caplog.set_level("INFO", logger="refreshsts")
+    creds = make(FakeSTS(900), cache=NoCache())
+    creds.get_frozen_credentials()
+    assert "cache lock stayed held" not in caplog.text, "NoCache has no lock to wait for"
