@@ -59,7 +59,7 @@ class _Handler:
     def before_send(self, request: Any = None, **_: Any) -> None:
         context = getattr(request, "context", None)
         if isinstance(context, dict):
-            context[_SIGNED] = signing_key(request)
+            context[_SIGNED] = request  # parsed only when an ExpiredToken answer comes back
 
     def needs_retry(
         self, response: Any = None, request_dict: dict[str, Any] | None = None, **_: Any
@@ -71,7 +71,7 @@ class _Handler:
         if code not in EXPIRED_CODES or context.get(_RETRIED):
             return None
         creds = self._credentials
-        signed = context.get(_SIGNED)
+        signed = signing_key(context[_SIGNED]) if context.get(_SIGNED) is not None else None
         if signed is None or signed not in (context.get(_HELD), self._key_in_hand()):
             logger.debug("%s answered by a request signed with other keys: left alone", code)
             return None
