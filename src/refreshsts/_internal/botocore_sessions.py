@@ -15,11 +15,12 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, Credentials
-from botocore.loaders import Loader, create_loader
+from botocore.loaders import Loader
 
 from . import forks
 from .layered_events import LayeredEmitter, SharedHandlers
 from .shared_clients import share_parts
+from .sts_model import SupplementingLoader
 
 __all__ = ["BOTO3_DATA", "config_key", "new_botocore_session", "shared_loader", "sts_client_config"]
 
@@ -39,11 +40,20 @@ forks.on_fork_in_child(_after_fork_in_child)
 
 
 def shared_loader() -> Loader:
-    """One botocore Loader per process; its instance cache keeps parsed service models."""
+    """One botocore Loader per process; its instance cache keeps parsed service models.
+
+    Its STS model also has the operations newer than the installed botocore (`sts_model`).
+    """
     global _loader
     with _loader_lock:
         if _loader is None:
-            loader = create_loader(os.environ.get("AWS_DATA_PATH"))
+            extra = os.environ.get("AWS_DATA_PATH")
+            paths = (
+                [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep)]
+                if extra
+                else []
+            )
+            loader = SupplementingLoader(extra_search_paths=paths)
             loader.search_paths.append(BOTO3_DATA)
             _loader = loader
         return _loader
