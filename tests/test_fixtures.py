@@ -12,7 +12,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from fixtures.moto_server import AwsFiles, CrossAccountChain, MotoServer, Organization, World
-from fixtures.sts_proxy import StsProxy
+from fixtures.sts_proxy import Request, StsProxy, format_iso8601
+from refreshsts._internal.botocore_sessions import new_botocore_session
 
 pytestmark = pytest.mark.integration
 
@@ -300,3 +301,32 @@ def test_cross_account_chain(
     with pytest.raises(ClientError) as not_hub:
         hub_sts.assume_role(RoleArn=world.role_arn, RoleSessionName="hop2")
     assert _error_code(not_hub) == "AccessDenied"
+
+
+def test_the_proxy_answers_an_operation_moto_lacks_and_rewrites_its_expiration(
+    proxied_aws_env, sts_proxy
+):
+    seen: list[Request] = []
+
+    def scoped(request: Request) -> tuple[int, bytes]:
+        seen.append(request)
+        expires = format_iso8601(time.time() + 3600)
+        return 200, (
+            "<GetScopedCredentialsResponse><GetScopedCredentialsResult><Credentials>"
+            "<AccessKeyId>ASIASCOPED</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+            f"<SessionToken>t</SessionToken><Expiration>{expires}</Expiration>"
+            "</Credentials></GetScopedCredentialsResult></GetScopedCredentialsResponse>"
+        ).encode()
+
+    sts_proxy.expiration_seconds = 60
+    sts_proxy.answer("GetScopedCredentials", scoped)
+    sts = new_botocore_session(profile="ststestprofile").create_client(
+        "sts", region_name="us-east-1"
+    )
+    response = sts.get_scoped_credentials(DurationSeconds=900)
+    left = response["Credentials"]["Expiration"].timestamp() - time.time()
+    assert response["Credentials"]["AccessKeyId"] == "ASIASCOPED"
+    assert 50 < left <= 61
+    assert seen[0].params["DurationSeconds"] == "900"
+    assert seen[0].access_key_id is not None
+    assert sts_proxy.calls("GetScopedCredentials") == 1
