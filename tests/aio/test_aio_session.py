@@ -230,3 +230,31 @@ def test_from_profile_reads_the_role_chain_of_a_profile(world, proxied_aws_env, 
 
     assert asyncio.run(main()) == 1
     assert sts_proxy.calls("AssumeRole") == 1
+
+
+def test_an_expired_token_answer_forces_one_refresh_and_one_retry_on_an_aio_client(
+    cross_account_chain, proxied_aws_env, sts_proxy
+):
+    """S3 says ExpiredToken for keys refreshsts thinks valid: refresh on a thread, resend."""
+    chain = cross_account_chain
+    session = aio_session(chain)
+    expired = ("error", "ExpiredToken", "The provided token has expired.", 400)
+
+    async def main():
+        async with session.create_client("s3") as s3:
+            await s3.list_objects_v2(Bucket=chain.bucket)
+            first = (await session.get_credentials()).access_key
+            calls = sts_proxy.calls("AssumeRole")
+            sts_proxy.inject(expired, action=f"GET /{chain.bucket}")
+            listing = await s3.list_objects_v2(Bucket=chain.bucket)
+            assert listing["KeyCount"] == 1
+            assert sts_proxy.calls("AssumeRole") == calls + 1, "one forced refresh of the last hop"
+            assert (await session.get_credentials()).access_key != first
+            sts_proxy.inject(expired, expired, action=f"GET /{chain.bucket}")
+            with pytest.raises(Exception, match="ExpiredToken"):
+                await s3.list_objects_v2(Bucket=chain.bucket)
+            assert sts_proxy.calls("AssumeRole") == calls + 2, "one retry per request, no loop"
+
+    asyncio.run(main())
+    signers = [r.access_key_id for r in sts_proxy.records(f"GET /{chain.bucket}")]
+    assert signers[1] != signers[2], "the retry was signed with the refreshed keys"

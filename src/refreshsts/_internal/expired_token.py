@@ -11,6 +11,7 @@ handlers, and its rejected keys say nothing about ours.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from ..errors import RefreshError
 if TYPE_CHECKING:
     from ..credentials import RefreshingCredentials
 
-__all__ = ["EXPIRED_CODES", "register", "signing_key"]
+__all__ = ["EXPIRED_CODES", "register", "register_async", "signing_key"]
 
 logger = logging.getLogger("refreshsts")
 
@@ -64,36 +65,74 @@ class _Handler:
     def needs_retry(
         self, response: Any = None, request_dict: dict[str, Any] | None = None, **_: Any
     ) -> float | None:
-        if response is None or request_dict is None:
+        retry, rejected = self._verdict(response, request_dict)
+        if not retry:
             return None
+        if rejected is not None and not self._refresh(rejected):
+            return None
+        return 0.0
+
+    def _verdict(
+        self, response: Any, request_dict: dict[str, Any] | None
+    ) -> tuple[bool, str | None]:
+        """Whether to retry at once, and the rejected key to refresh away (None: already gone)."""
+        if response is None or request_dict is None:
+            return False, None
         code = (response[1] or {}).get("Error", {}).get("Code")
         context = request_dict.setdefault("context", {})
         if code not in EXPIRED_CODES or context.get(_RETRIED):
-            return None
-        creds = self._credentials
+            return False, None
         signed = signing_key(context[_SIGNED]) if context.get(_SIGNED) is not None else None
         if signed is None or signed not in (context.get(_HELD), self._key_in_hand()):
             logger.debug("%s answered by a request signed with other keys: left alone", code)
-            return None
+            return False, None
         context[_RETRIED] = True
         # Keys, not clocks, tell whether another thread refreshed since the request was
         # signed: a wall clock set back or forward cannot fake or hide that.
-        if signed == self._key_in_hand():
-            logger.warning("%s rejected as %s; refreshing and retrying once", creds.label, code)
-            try:
-                creds.refresh(rejected=signed)
-            except RefreshError as exc:
-                logger.warning("forced refresh of %s failed: %s", creds.label, exc)
-                return None
+        if signed != self._key_in_hand():
+            return True, None
+        logger.warning(
+            "%s rejected as %s; refreshing and retrying once", self._credentials.label, code
+        )
+        return True, signed
+
+    def _refresh(self, rejected: str) -> bool:
+        try:
+            self._credentials.refresh(rejected=rejected)
+        except RefreshError as exc:
+            logger.warning("forced refresh of %s failed: %s", self._credentials.label, exc)
+            return False
+        return True
+
+
+class _AsyncHandler(_Handler):
+    """The same for aiobotocore clients: the forced refresh runs on a worker thread."""
+
+    async def needs_retry(  # type: ignore[override]
+        self, response: Any = None, request_dict: dict[str, Any] | None = None, **_: Any
+    ) -> float | None:
+        retry, rejected = self._verdict(response, request_dict)
+        if not retry:
+            return None
+        if rejected is not None and not await asyncio.to_thread(self._refresh, rejected):
+            return None
         return 0.0
 
 
 def register(botocore_session: Any, credentials: RefreshingCredentials) -> None:
     """Install the handler on `botocore_session` for clients signed by `credentials`."""
-    handler = _Handler(credentials)
-    botocore_session.register("before-call", handler.before_call, unique_id="refreshsts-started")
+    _install(botocore_session, _Handler(credentials))
+
+
+def register_async(aio_session: Any, credentials: RefreshingCredentials) -> None:
+    """Install it on an aiobotocore session, whose emitter awaits the async retry check."""
+    _install(aio_session, _AsyncHandler(credentials))
+
+
+def _install(session: Any, handler: _Handler) -> None:
+    session.register("before-call", handler.before_call, unique_id="refreshsts-started")
     # First, so that a stub answering before-send (moto's mock, say) cannot skip it.
-    botocore_session.get_component("event_emitter").register_first(
+    session.get_component("event_emitter").register_first(
         "before-send", handler.before_send, unique_id="refreshsts-signed"
     )
-    botocore_session.register("needs-retry", handler.needs_retry, unique_id="refreshsts-expired")
+    session.register("needs-retry", handler.needs_retry, unique_id="refreshsts-expired")

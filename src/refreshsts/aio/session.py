@@ -6,6 +6,7 @@ from typing import Any
 
 from aiobotocore.session import AioSession
 
+from .._internal import expired_token
 from .._internal.botocore_sessions import shared_loader
 from ..events import HopStatus
 from ..hops import Hop
@@ -83,6 +84,7 @@ class RefreshableSession(AioSession):  # type: ignore[misc]
         self.register_component("data_loader", shared_loader())
         self._sync = session
         self._credentials = AioRefreshingCredentials(session.get_credentials())
+        expired_token.register_async(self, session.get_credentials())
         if session.region_name:
             self.set_config_variable("region", session.region_name)
 
