@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 import urllib.parse
@@ -22,6 +23,8 @@ from ..hops._session_policy import TagsLike
 
 __all__ = ["AwsWebIdentityToken", "aws_web_identity"]
 
+logger = logging.getLogger("refreshsts")
+
 GLOBAL_STS_HOST = "sts.amazonaws.com"
 ALGORITHMS = ("RS256", "ES384")
 AUDIENCES = (1, 10)
@@ -29,6 +32,8 @@ AUDIENCE_CHARS = 1000
 DURATIONS = (60, 3600)
 MARGIN = 60.0
 """A token is fetched again this long before it expires, or a third of its life if less."""
+USABLE = 5.0
+"""A token with less left than this is not handed out when a refresh fails."""
 _WHERE = "aws_web_identity"
 _DISABLED = "OutboundWebIdentityFederationDisabledException"
 
@@ -38,7 +43,9 @@ class AwsWebIdentityToken:
 
     Calling it returns the token; one STS call serves every caller until the token is
     within a minute (or a third of its life, if shorter) of its expiration, and threads
-    asking together share one call. The token never enters a repr, a log or a pickle.
+    asking together share one call. If that refresh fails while the token in hand is still
+    valid, the token is handed out and STS asked again a few seconds later. The token never
+    enters a repr, a log or a pickle.
     Made by `aws_web_identity`.
     """
 
@@ -64,6 +71,7 @@ class AwsWebIdentityToken:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expiration: dt.datetime | None = None
+        self._expires_at = 0.0
         self._refresh_at = 0.0
         forks.reset_in_child(self, "_lock")
 
@@ -108,8 +116,16 @@ class AwsWebIdentityToken:
                 refreshed.
         """
         with self._lock:
-            if self._token is None or time.time() >= self._refresh_at:
+            now = time.time()
+            if self._token is not None and now < self._refresh_at:
+                return self._token
+            try:
                 self._fetch()
+            except RefreshError as exc:
+                if self._token is None or now >= self._expires_at - USABLE:
+                    raise
+                self._refresh_at = now + min(10.0, (self._expires_at - now) / 3)
+                logger.warning("%s; the token in hand serves until it expires", exc)
             assert self._token is not None
             return self._token
 
@@ -150,6 +166,7 @@ class AwsWebIdentityToken:
         expires = expiration.timestamp()
         life = max(0.0, expires - asked)
         self._token, self._expiration = token, expiration.astimezone(dt.timezone.utc)
+        self._expires_at = expires
         self._refresh_at = expires - min(MARGIN, life / 3)
 
     def _label(self) -> str:
