@@ -46,7 +46,16 @@ class AwsWebIdentityToken:
     asking together share one call. If that refresh fails while the token in hand is still
     valid, the token is handed out and STS asked again a few seconds later. The token never
     enters a repr, a log or a pickle.
-    Made by `aws_web_identity`.
+    Made by `aws_web_identity`, which checks the parameters.
+
+    Args:
+        session: The session whose credentials sign the call.
+        audience: The token's audiences.
+        signing_algorithm: ``"RS256"`` or ``"ES384"``.
+        duration: The token's lifetime in seconds; None for STS's default.
+        tags: (key, value) claims to add.
+        region: The STS region.
+        endpoint_url: An STS endpoint to use instead of AWS's, or None.
     """
 
     def __init__(
