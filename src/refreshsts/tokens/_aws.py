@@ -189,18 +189,15 @@ class AwsWebIdentityToken:
 
     def __reduce__(self) -> tuple[Any, ...]:
         """A pickle carries the session and the parameters, never the token in hand."""
-        return (
-            _rebuild,
-            (
-                self._session,
-                self.audience,
-                self.signing_algorithm,
-                self.duration,
-                self.tags,
-                self.region,
-                self.endpoint_url,
-            ),
-        )
+        options = {
+            "audience": self.audience,
+            "signing_algorithm": self.signing_algorithm,
+            "duration": self.duration,
+            "tags": self.tags,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+        }
+        return (_rebuild, (self._session, options))
 
 
 def aws_web_identity(
@@ -295,21 +292,5 @@ def _duration(value: DurationLike | None) -> int | None:
     return int(seconds)
 
 
-def _rebuild(
-    session: Any,
-    audience: tuple[str, ...],
-    signing_algorithm: str,
-    duration: int | None,
-    tags: tuple[tuple[str, str], ...],
-    region: str,
-    endpoint_url: str | None,
-) -> AwsWebIdentityToken:
-    return AwsWebIdentityToken(
-        session,
-        audience=audience,
-        signing_algorithm=signing_algorithm,
-        duration=duration,
-        tags=tags,
-        region=region,
-        endpoint_url=endpoint_url,
-    )
+def _rebuild(session: Any, options: dict[str, Any]) -> AwsWebIdentityToken:
+    return AwsWebIdentityToken(session, **options)

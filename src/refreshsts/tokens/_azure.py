@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -80,16 +79,7 @@ class AzureManagedIdentityToken:
             retry_statuses=retry,
             proxies=False,
         )
-        try:
-            token = json.loads(answer.body).get("access_token")
-        except (ValueError, AttributeError):
-            token = None
-        if not isinstance(token, str) or not token:
-            raise RefreshError(
-                f"{what}: GET {_http.endpoint(url)} answered HTTP {answer.status} without a "
-                "token: a JSON object with an 'access_token' text was expected"
-            )
-        return token
+        return _http.json_text(answer, "access_token", what=what, url=url)
 
 
 def azure_managed_identity(

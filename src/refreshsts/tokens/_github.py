@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -60,16 +59,7 @@ class GitHubActionsToken:
             timeout=self.timeout,
             attempts=self.attempts,
         )
-        try:
-            value = json.loads(answer.body).get("value")
-        except (ValueError, AttributeError):
-            value = None
-        if not isinstance(value, str) or not value:
-            raise RefreshError(
-                f"{_WHAT}: GET {_http.endpoint(url)} answered HTTP {answer.status} without a "
-                "token: a JSON object with a 'value' text was expected"
-            )
-        return value
+        return _http.json_text(answer, "value", what=_WHAT, url=url)
 
 
 def github_actions(

@@ -7,6 +7,7 @@ host a redirect names. (urllib.request is imported by botocore already: it costs
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import re
 import time
@@ -28,6 +29,7 @@ __all__ = [
     "check_timeout",
     "endpoint",
     "get",
+    "json_text",
 ]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -136,6 +138,20 @@ def get(
             failure = f"failed: {type(reason).__name__}: {redact(str(reason), secrets)}"
     tries = f" (after {attempts} attempts of at most {timeout:g} s)" if attempts > 1 else ""
     raise RefreshError(f"{where} {failure}{tries}")
+
+
+def json_text(answer: Answer, field: str, *, what: str, url: str) -> str:
+    """The text `field` of a JSON object answer; the answer itself never enters the error."""
+    try:
+        value = json.loads(answer.body).get(field)
+    except (ValueError, AttributeError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise RefreshError(
+            f"{what}: GET {endpoint(url)} answered HTTP {answer.status} without a token: a "
+            f"JSON object with a '{field}' text was expected"
+        )
+    return value
 
 
 def _read(exc: Any) -> bytes:
