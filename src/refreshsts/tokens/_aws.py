@@ -222,7 +222,7 @@ def aws_web_identity(
         audience: The token's ``aud``: one text or up to 10, each 1-1000 characters.
         signing_algorithm: ``"RS256"`` or ``"ES384"``.
         duration: The token's lifetime, 1 min to 1 h (seconds, a timedelta or text such as
-            ``"15m"``); by default STS's.
+            ``"15m"``); by default STS's 5 minutes.
         tags: Claims to add, as a mapping or (key, value) pairs, at most 50.
         region: The STS region; by default the session's.
         endpoint_url: An STS endpoint to use instead of AWS's.
