@@ -11,6 +11,7 @@ session.client("s3").list_buckets()
 ```
 """
 
+from . import tokens as tokens
 from ._internal.crypto import generate_key
 from ._temporary import TemporaryCredentials
 from ._version import __version__

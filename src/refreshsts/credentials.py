@@ -422,8 +422,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             )
 
     def _fail(self, exc: BaseException) -> NoReturn:
-        if isinstance(exc, RefreshError):
-            raise exc
+        if isinstance(exc, RefreshError) and exc.hop is not None:
+            raise exc  # an earlier hop's or the source's, already naming where it failed
         left = self._refused_until() - time.time() if exc is self._last_error else 0.0
         remembered = (
             f"; {sts_errors.non_recoverable_code(exc)} is an answer no retry can fix: STS is "

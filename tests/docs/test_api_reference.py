@@ -189,6 +189,9 @@ def test_the_reference_renders_the_pipeline_api() -> None:
 RETURNED = (
     "refreshsts.integrations.DuckDBSecret",
     "refreshsts.integrations.PolarsCredentialProvider",
+    "refreshsts.tokens.GitHubActionsToken",
+    "refreshsts.tokens.GcpMetadataToken",
+    "refreshsts.tokens.AzureManagedIdentityToken",
 )
 """What rendered functions return: users call their methods, so they are checked too."""
 
@@ -220,6 +223,10 @@ BAD_INPUT: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
     (refreshsts.RefreshableSession.from_profile, ("refreshsts-no-such-profile",), {}),
     (refreshsts.integrations.duckdb_secret, (None, None), {"name": "1st"}),
     (refreshsts.integrations.pyarrow_filesystem, (None,), {"access_key": "AKIA"}),
+    (refreshsts.tokens.github_actions, ("",), {}),
+    (refreshsts.tokens.gcp_metadata, ("",), {}),
+    (refreshsts.tokens.azure_managed_identity, ("",), {}),
+    (refreshsts.tokens.aws_web_identity, (None, []), {"region": "us-west-2"}),
 ]
 """Bad input for each callable that validates it, with the error its Raises section names."""
 
