@@ -11,6 +11,7 @@ such as cert-manager rewrite them in place.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import json
 import logging
 import os
@@ -71,13 +72,12 @@ _WHERE = "RolesAnywhere"
 def _signer() -> Any:
     """The signing module, which needs `cryptography`; a ConfigurationError names the extra."""
     try:
-        from ._internal import x509_signer  # noqa: PLC0415
+        return importlib.import_module(f"{__package__}._internal.x509_signer")
     except ImportError:
         raise ConfigurationError(
             "RolesAnywhere needs the 'cryptography' package to sign with the certificate's key: "
             "pip install 'refreshsts[rolesanywhere]'"
         ) from None
-    return x509_signer
 
 
 @dataclass(frozen=True)
