@@ -219,7 +219,7 @@ class RolesAnywhere(EndpointSource):
             None if certificate_chain is None else _Pem.of("certificate_chain", certificate_chain)
         )
         self.duration = _duration(duration)
-        serial = self.material().serial  # every check of the files, before any call
+        serial = self._material().serial  # every check of the files, before any call
         super().__init__(
             timeout=timeout,
             attempts=attempts,
@@ -235,18 +235,22 @@ class RolesAnywhere(EndpointSource):
         self._endpoint: str | None = None
         self._endpoint_lock = threading.Lock()
         forks.reset_in_child(self, "_lock", "_creds_lock", "_endpoint_lock")
-        self.hop = _CreateSession(self, self.duration)
+        self._hop = _CreateSession(self, self.duration)
 
     def leading_hops(self) -> tuple[Hop, ...]:
-        """CreateSession, the hop RefreshableSession puts before the hops it is given."""
-        return (self.hop,)
+        """CreateSession, the hop RefreshableSession puts before the hops it is given.
+
+        Returns:
+            The one CreateSession hop of this source.
+        """
+        return (self._hop,)
 
     @property
     def region(self) -> str:
         """The trust anchor's region, where CreateSession is sent."""
         return self._region
 
-    def material(self) -> Material:
+    def _material(self) -> Material:
         """Certificate, chain and key, read now (paths afresh) and checked to belong together.
 
         Raises:
@@ -265,7 +269,11 @@ class RolesAnywhere(EndpointSource):
         return material.check(_WHERE, _dt.datetime.now(_dt.timezone.utc))
 
     def endpoint(self) -> str:
-        """The Roles Anywhere endpoint: `endpoint_url`, else as botocore resolves it."""
+        """The Roles Anywhere endpoint: `endpoint_url`, else as botocore resolves it.
+
+        Returns:
+            The endpoint's URL, without the ``/sessions`` path.
+        """
         if self.endpoint_url is not None:
             return self.endpoint_url
         with self._endpoint_lock:
@@ -273,7 +281,7 @@ class RolesAnywhere(EndpointSource):
                 self._endpoint = _resolve_endpoint(self._region)
             return self._endpoint
 
-    def create_session(self, duration: int | None) -> TemporaryCredentials:
+    def _create_session(self, duration: int | None) -> TemporaryCredentials:
         """Call CreateSession once (retrying transient failures) and return its credentials.
 
         Raises:
@@ -281,9 +289,9 @@ class RolesAnywhere(EndpointSource):
                 AccessDeniedException, and message).
             ConfigurationError: The files no longer hold a usable certificate and key.
         """
-        body = json.dumps(self.hop.request(duration=duration), separators=(",", ":")).encode()
+        body = json.dumps(self._hop.request(duration=duration), separators=(",", ":")).encode()
         url = self.endpoint().rstrip("/") + "/sessions"
-        material = self.material()
+        material = self._material()
         for attempt in range(1, self.attempts + 1):
             headers = material.sign_request(
                 url=url, region=self._region, body=body, now=_dt.datetime.now(_dt.timezone.utc)
@@ -310,9 +318,11 @@ class RolesAnywhere(EndpointSource):
 
         RefreshableSession never asks: its chain holds CreateSession as a hop, cached.
         """
-        duration = self.hop.limits(chained=False).maximum if self.duration == MAX else self.duration
+        duration = (
+            self._hop.limits(chained=False).maximum if self.duration == MAX else self.duration
+        )
         return RefreshingCredentials(
-            lambda: self.create_session(duration if isinstance(duration, int) else None),
+            lambda: self._create_session(duration if isinstance(duration, int) else None),
             cache=NoCache(),
             cache_key=lambda: "0" * 64,
             label=self.label,
@@ -393,13 +403,13 @@ class _CreateSession(Hop):
         return {
             **self.request(duration=None),
             "endpoint": self.source.endpoint(),
-            **self.source.material().fingerprint(),
+            **self.source._material().fingerprint(),
         }
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         """CreateSession; `client`, the chain's unsigned STS client, is not used."""
         del client
-        return self.source.create_session(duration)
+        return self.source._create_session(duration)
 
     def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
         """1 h when Roles Anywhere refuses `requested` as longer than it allows."""
@@ -517,9 +527,11 @@ def _client_error(status: int, data: bytes, headers: Mapping[str, str]) -> Clien
         .split("#")[-1]
     )
     if not code:
-        code = {403: "AccessDeniedException", 404: "ResourceNotFoundException"}.get(
-            status, "ValidationException" if status < 500 else "InternalServerException"
-        )
+        code = {
+            403: "AccessDeniedException",
+            404: "ResourceNotFoundException",
+            429: "ThrottlingException",
+        }.get(status, "ValidationException" if status < 500 else "InternalServerException")
     message = str(answer.get("message") or answer.get("Message") or f"HTTP {status}")
     return ClientError(
         {

@@ -185,7 +185,11 @@ class Source:
         return account
 
     def leading_hops(self) -> tuple[Hop, ...]:
-        """Hops the source makes itself, put before a session's own: IAM Roles Anywhere's."""
+        """Hops the source makes itself, which a session puts before its own hops.
+
+        Returns:
+            An empty tuple for most sources; RolesAnywhere gives its CreateSession.
+        """
         return ()
 
     def recipe(self) -> tuple[str, SourceLike]:

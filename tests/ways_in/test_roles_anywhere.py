@@ -239,6 +239,29 @@ def test_a_skewed_clock_is_refused(emulator, pki, tmp_path):
         session.get_credentials().get_frozen_credentials()
 
 
+def test_a_refused_certificate_is_not_asked_again_until_the_files_change(emulator, pki, tmp_path):
+    cert, key = _files(tmp_path, pki.stranger)
+    session = RefreshableSession(source=_source(emulator, cert, key), cache=NoCache())
+    for _ in range(2):
+        with pytest.raises(RefreshError, match="does not chain"):
+            session.get_credentials().get_frozen_credentials()
+    assert len(emulator.calls) == 1, "AccessDeniedException is remembered, not asked again"
+    _files(tmp_path, pki.ec)  # the right certificate lands in the same files
+    assert session.get_credentials().get_frozen_credentials().access_key.startswith("ASIAFAKE")
+    assert [call.status for call in emulator.calls] == [403, 201]
+
+
+def test_throttling_and_server_errors_are_retried_within_one_refresh(emulator, pki, tmp_path):
+    cert, key = _files(tmp_path, pki.ec)
+    emulator.faults = [429, 503]
+    source = _source(emulator, cert, key, attempts=3)
+    assert source.credentials().get_frozen_credentials().access_key.startswith("ASIAFAKE")
+    assert [call.status for call in emulator.calls] == [429, 503, 201]
+    emulator.faults = [500]
+    with pytest.raises(RefreshError, match="InternalServerException"):
+        _source(emulator, cert, key, attempts=1).credentials().get_frozen_credentials()
+
+
 # Refresh, rotation and the cache ----------------------------------------------------------------
 
 
@@ -280,9 +303,9 @@ def test_a_shared_cache_serves_a_second_session_and_not_another_certificate(
 def test_the_cache_key_binds_the_key_not_just_the_certificate(emulator, pki, tmp_path):
     cert, key = _files(tmp_path, pki.ec)
     source = _source(emulator, cert, key)
-    fields = dict(source.hop.cache_fields())
+    fields = dict(source.leading_hops()[0].cache_fields())
     assert fields["certificate"] != fields["key_proof"]
-    forged = x509_signer.Material(source.material().certificate, (), pki.ec2.key).fingerprint()
+    forged = x509_signer.Material(source._material().certificate, (), pki.ec2.key).fingerprint()
     assert forged["certificate"] == fields["certificate"]
     assert forged["key_proof"] != fields["key_proof"]
     assert pki.ec.key_pem.decode().split("\n")[1] not in repr(fields)
@@ -403,7 +426,10 @@ def test_secrets_stay_out_of_repr_logs_errors_and_pickles(emulator, pki, tmp_pat
     blob = pickle.dumps(session)
     assert key_line.encode() not in blob and frozen.secret_key.encode() not in blob
     copy = pickle.loads(blob)
-    assert copy.source.hop.cache_fields() == session.source.hop.cache_fields()
+    assert (
+        copy.source.leading_hops()[0].cache_fields()
+        == session.source.leading_hops()[0].cache_fields()
+    )
     assert copy.get_credentials().get_frozen_credentials().access_key.startswith("ASIAFAKE")
     signature = emulator.calls[0].headers["authorization"].rsplit("=", 1)[1]
     emulator.trust_anchors.clear()
