@@ -251,6 +251,17 @@ def test_a_refused_certificate_is_not_asked_again_until_the_files_change(emulato
     assert [call.status for call in emulator.calls] == [403, 201]
 
 
+def test_the_duration_is_its_own_else_the_sessions(emulator, pki, tmp_path):
+    cert, key = _files(tmp_path, pki.ec)
+    for own, session_wide, sent in ((None, "2h", 7200), ("max", "2h", 43200), ("20m", None, 1200)):
+        source = _source(emulator, cert, key, duration=own)
+        session = RefreshableSession(source=source, duration=session_wide, cache=NoCache())
+        session.get_credentials().get_frozen_credentials()
+        assert emulator.calls[-1].params["durationSeconds"] == sent
+    assert emulator.calls[-1].duration == 1200
+    assert session.status()[0].seconds_left == pytest.approx(1200, abs=5)
+
+
 def test_throttling_and_server_errors_are_retried_within_one_refresh(emulator, pki, tmp_path):
     cert, key = _files(tmp_path, pki.ec)
     emulator.faults = [429, 503]
