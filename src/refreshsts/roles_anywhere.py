@@ -91,7 +91,7 @@ class _Pem:
     @classmethod
     def of(cls, name: str, value: object) -> _Pem:
         if isinstance(value, os.PathLike):
-            value = os.fspath(value)
+            value = os.fsdecode(value)
         if isinstance(value, (bytes, bytearray, memoryview)):
             if not value:
                 raise ConfigurationError(f"{_WHERE}: {name} is empty")
@@ -151,7 +151,8 @@ class RolesAnywhere(EndpointSource):
         duration: How long each session lasts, 15 min to 12 h, or ``"max"``; by default
             the session's `duration=`, else the service's 1 h.
         certificate_chain: Intermediate CA certificates (a PEM bundle, path or bytes),
-            sent in ``X-Amz-X509-Chain``.
+            sent in ``X-Amz-X509-Chain``; by default those following the first certificate
+            in `certificate` (as in cert-manager's ``tls.crt``).
         session_name: roleSessionName, 2 to 64 of ``\\w+=,.@-``; the profile must accept
             role session names.
         region: The trust anchor's region, which is the default.
@@ -258,12 +259,12 @@ class RolesAnywhere(EndpointSource):
                 certificate's, or the certificate is outside its validity period.
         """
         signing = self._signing
-        certificate = signing.load_certificate(_WHERE, "certificate", self._certificate.read())
-        chain = (
-            ()
-            if self._chain is None
-            else signing.load_chain(_WHERE, "certificate_chain", self._chain.read())
-        )
+        data = self._certificate.read()
+        certificate = signing.load_certificate(_WHERE, "certificate", data)
+        if self._chain is not None:
+            chain = signing.load_chain(_WHERE, "certificate_chain", self._chain.read())
+        else:
+            chain = signing.bundled_chain(data)
         key = signing.load_private_key(_WHERE, "private_key", self._private_key.read())
         material: Material = signing.Material(certificate, chain, key)
         return material.check(_WHERE, _dt.datetime.now(_dt.timezone.utc))

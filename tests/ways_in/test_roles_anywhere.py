@@ -198,6 +198,11 @@ def test_an_intermediate_travels_in_the_chain_header(emulator, pki, tmp_path):
     session = RefreshableSession(source=source, cache=NoCache())
     assert session.get_credentials().get_frozen_credentials().access_key.startswith("ASIAFAKE")
     assert "x-amz-x509-chain" in emulator.accepted()[-1].headers
+    bundle = tmp_path / "tls.crt"  # cert-manager's: the leaf, then its issuers
+    bundle.write_bytes(pki.via_intermediate.cert_pem + pki.intermediate.cert_pem)
+    session = RefreshableSession(source=_source(emulator, bundle, key), cache=NoCache())
+    assert session.get_credentials().get_frozen_credentials().access_key.startswith("ASIAFAKE")
+    assert emulator.accepted()[-1].serial == pki.via_intermediate.serial
 
 
 def test_a_tampered_signature_is_refused(emulator, pki, tmp_path, monkeypatch):

@@ -28,6 +28,7 @@ __all__ = [
     "ECDSA_ALGORITHM",
     "RSA_ALGORITHM",
     "Material",
+    "bundled_chain",
     "load_certificate",
     "load_chain",
     "load_private_key",
@@ -65,6 +66,16 @@ def load_chain(where: str, name: str, data: bytes) -> tuple[x509.Certificate, ..
             "blocks, intermediates only)"
         ) from None
     return chain
+
+
+def bundled_chain(data: bytes) -> tuple[x509.Certificate, ...]:
+    """The certificates after the first in PEM `data`: a leaf's bundled intermediates."""
+    if data.count(_PEM_CERTIFICATE) < 2:
+        return ()
+    try:
+        return tuple(x509.load_pem_x509_certificates(data)[1:])
+    except ValueError:
+        return ()
 
 
 def load_private_key(where: str, name: str, data: bytes) -> PrivateKey:
