@@ -11,6 +11,7 @@ such as cert-manager rewrite them in place.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib
 import json
 import logging
@@ -220,6 +221,8 @@ class RolesAnywhere(EndpointSource):
             None if certificate_chain is None else _Pem.of("certificate_chain", certificate_chain)
         )
         self.duration = _duration(duration)
+        self._parsed: tuple[bytes, Material] | None = None
+        """The last material read, by a digest of its files' bytes: parsed once per rotation."""
         serial = self._material().serial  # every check of the files, before any call
         super().__init__(
             timeout=timeout,
@@ -254,20 +257,35 @@ class RolesAnywhere(EndpointSource):
     def _material(self) -> Material:
         """Certificate, chain and key, read now (paths afresh) and checked to belong together.
 
+        The files are read every time; they are parsed again only when their bytes change.
+
         Raises:
             ConfigurationError: A file cannot be read or parsed, the key is not the
                 certificate's, or the certificate is outside its validity period.
         """
-        signing = self._signing
         data = self._certificate.read()
+        chain_data = None if self._chain is None else self._chain.read()
+        key_data = self._private_key.read()
+        digest = hashlib.sha256()
+        for part in (data, chain_data or b"", key_data):
+            digest.update(hashlib.sha256(part).digest())
+        parsed = self._parsed
+        if parsed is None or parsed[0] != digest.digest():
+            parsed = (digest.digest(), self._parse(data, chain_data, key_data))
+            self._parsed = parsed
+        return parsed[1].check(_WHERE, _dt.datetime.now(_dt.timezone.utc))
+
+    def _parse(self, data: bytes, chain_data: bytes | None, key_data: bytes) -> Material:
+        """The material in these bytes; parsing an RSA key costs 0.1-0.5 s (OpenSSL checks it)."""
+        signing = self._signing
         certificate = signing.load_certificate(_WHERE, "certificate", data)
-        if self._chain is not None:
-            chain = signing.load_chain(_WHERE, "certificate_chain", self._chain.read())
+        if chain_data is not None:
+            chain = signing.load_chain(_WHERE, "certificate_chain", chain_data)
         else:
             chain = signing.bundled_chain(data)
-        key = signing.load_private_key(_WHERE, "private_key", self._private_key.read())
+        key = signing.load_private_key(_WHERE, "private_key", key_data)
         material: Material = signing.Material(certificate, chain, key)
-        return material.check(_WHERE, _dt.datetime.now(_dt.timezone.utc))
+        return material
 
     def endpoint(self) -> str:
         """The Roles Anywhere endpoint: `endpoint_url`, else as botocore resolves it.
@@ -404,7 +422,7 @@ class _CreateSession(Hop):
         return {
             **self.request(duration=None),
             "endpoint": self.source.endpoint(),
-            **self.source._material().fingerprint(),
+            **self.source._material().fingerprint,
         }
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:

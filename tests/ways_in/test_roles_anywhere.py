@@ -295,6 +295,25 @@ def test_it_refreshes_before_expiry_and_reads_a_rotated_certificate(emulator, pk
     assert serials == [pki.ec.serial, pki.ec2.serial]
 
 
+def test_files_are_read_at_every_key_but_parsed_only_when_they_change(
+    emulator, pki, tmp_path, monkeypatch
+):
+    """Parsing an RSA key costs 0.1-0.5 s: OpenSSL checks it."""
+    cert, key = _files(tmp_path, pki.rsa)
+    source = _source(emulator, cert, key)
+    parsed = []
+    real = RolesAnywhere._parse
+    monkeypatch.setattr(
+        RolesAnywhere, "_parse", lambda self, *data: parsed.append(1) or real(self, *data)
+    )
+    hop = source.leading_hops()[0]
+    first = [hop.cache_fields() for _ in range(3)]
+    assert parsed == [] and first[0] == first[2]
+    _files(tmp_path, pki.ec)
+    assert hop.cache_fields()["certificate"] != first[0]["certificate"]
+    assert parsed == [1]
+
+
 def test_a_shared_cache_serves_a_second_session_and_not_another_certificate(
     emulator, pki, tmp_path
 ):
@@ -321,7 +340,7 @@ def test_the_cache_key_binds_the_key_not_just_the_certificate(emulator, pki, tmp
     source = _source(emulator, cert, key)
     fields = dict(source.leading_hops()[0].cache_fields())
     assert fields["certificate"] != fields["key_proof"]
-    forged = x509_signer.Material(source._material().certificate, (), pki.ec2.key).fingerprint()
+    forged = x509_signer.Material(source._material().certificate, (), pki.ec2.key).fingerprint
     assert forged["certificate"] == fields["certificate"]
     assert forged["key_proof"] != fields["key_proof"]
     assert pki.ec.key_pem.decode().split("\n")[1] not in repr(fields)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import hashlib
 import hmac
 import urllib.parse
@@ -159,6 +160,7 @@ class Material:
     def not_after(self) -> _dt.datetime:
         return self.certificate.not_valid_after_utc
 
+    @functools.cached_property
     def fingerprint(self) -> dict[str, str]:
         """What cache keys hold of the proof: digests of the certificates, and a key proof.
 
