@@ -332,11 +332,21 @@ class RolesAnywhere(EndpointSource):
             _pause(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _load(self) -> Credentials:
-        """Credentials for callers that ask the source itself: refreshing, not cached.
+    def credentials(self) -> Credentials:
+        """The role session, for callers that ask the source itself (AccountRoles).
 
-        RefreshableSession never asks: its chain holds CreateSession as a hop, cached.
+        They refresh themselves but are not cached; RefreshableSession does not ask, since
+        its chain holds CreateSession as a cached hop.
+
+        Returns:
+            Refreshing botocore credentials of the Roles Anywhere role.
+
+        Raises:
+            RefreshError: CreateSession failed and no valid credentials are left.
         """
+        return super().credentials()
+
+    def _load(self) -> Credentials:
         duration = (
             self._hop.limits(chained=False).maximum if self.duration == MAX else self.duration
         )
