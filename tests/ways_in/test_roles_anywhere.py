@@ -8,11 +8,14 @@ either fake keys or real moto keys of an assumed role, so S3 calls are checked b
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import pickle
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -276,6 +279,41 @@ def test_throttling_and_server_errors_are_retried_within_one_refresh(emulator, p
     emulator.faults = [500]
     with pytest.raises(RefreshError, match="InternalServerException"):
         _source(emulator, cert, key, attempts=1).credentials().get_frozen_credentials()
+
+
+def test_the_emulator_refuses_unsigned_or_altered_requests(emulator, pki):
+    """What the refusals above rest on: the emulator fails closed."""
+    material = RolesAnywhere(
+        pki.ec.cert_pem, pki.ec.key_pem, emulator.anchor, emulator.profile, ROLE
+    )._material()
+    body = json.dumps(
+        {"trustAnchorArn": emulator.anchor, "profileArn": emulator.profile, "roleArn": ROLE}
+    ).encode()
+    url = emulator.url + "/sessions"
+
+    def post(headers: dict[str, str], data: bytes = body) -> int:
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    now = _dt.datetime.now(_dt.timezone.utc)
+    signed = material.sign_request(url=url, region="us-east-1", body=body, now=now)
+    assert post(signed) == 201
+    assert post({k: v for k, v in signed.items() if k != "authorization"}) == 403
+    assert post(signed, body.replace(b"app", b"admin")) == 403
+    assert post({**signed, "x-amz-date": "20200101T000000Z"}) == 403
+    wrong_region = material.sign_request(url=url, region="eu-west-1", body=body, now=now)
+    assert post(wrong_region) == 403
+    refusals = [call.refusal for call in emulator.calls[1:]]
+    assert refusals == [
+        "unsupported algorithm ''",
+        "signature does not verify",
+        "Signature expired: request date is skewed",
+        "credential scope does not match",
+    ]
 
 
 # Refresh, rotation and the cache ----------------------------------------------------------------
