@@ -44,6 +44,7 @@ from .hops._session_policy import PolicyLike, TagsLike
 from .hops._tokens import TokenLike
 from .instance_metadata import InstanceMetadata
 from .refresh import BackgroundRefresh, OnDemandRefresh, RefreshStrategy, RefreshWindows
+from .roles_anywhere import RolesAnywhere
 from .session import RefreshableSession
 from .sources import Source, SourceLike
 
@@ -79,6 +80,7 @@ __all__ = [
     "RefreshableSession",
     "RefreshingCredentials",
     "RefreshstsError",
+    "RolesAnywhere",
     "Source",
     "SourceLike",
     "TagsLike",

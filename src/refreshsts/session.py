@@ -52,7 +52,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
 
     Args:
         *hops: The STS calls to make, root side first, e.g. `AssumeRole(...)`; at least
-            one.
+            one, unless the source makes its own (`RolesAnywhere`).
         source: Whose credentials sign the first hop; by default botocore's default chain,
             or `profile` when that is given.
         region: The region for clients and the regional STS endpoint; by default the
@@ -120,7 +120,8 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             raise ConfigurationError(f"sts_endpoint_url={sts_endpoint_url!r} is not an http(s) URL")
         self._source = resolve_source(source)
         config_profile = self._source.profile if profile is None else profile
-        durations = plan_durations(hops, session_duration, self._source)
+        chain_hops = (*self._source.leading_hops(), *hops)
+        durations = plan_durations(chain_hops, session_duration, self._source)
         self._hops = tuple(hops)
         self._recipe: dict[str, Any] = {
             "region": region,
@@ -134,7 +135,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         }
         self._listeners = Listeners()
         self._chain = Chain(
-            hops,
+            chain_hops,
             source=self._source,
             durations=durations,
             cache=cache if cache is not None else get_default_cache(),
@@ -355,7 +356,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             return super().resource(*args, **kwargs)
 
     def __repr__(self) -> str:
-        chain = " -> ".join(hop.label for hop in self.hops)
+        chain = " -> ".join(link.hop.label for link in self._chain.links)
         return (
             f"RefreshableSession({chain}, source={self._source.label}, "
             f"region_name={self.region_name!r})"

@@ -7,7 +7,7 @@ import hmac
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import boto3
 import botocore.session
@@ -16,6 +16,9 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from ._internal import forks
 from ._internal.botocore_sessions import new_botocore_session
 from .errors import ConfigurationError, RefreshError
+
+if TYPE_CHECKING:
+    from .hops import Hop
 
 __all__ = ["EndpointSource", "Source", "SourceLike", "resolve_source"]
 
@@ -180,6 +183,14 @@ class Source:
         with self._lock:
             self._account = account
         return account
+
+    def leading_hops(self) -> tuple[Hop, ...]:
+        """Hops the source makes itself, which a session puts before its own hops.
+
+        Returns:
+            An empty tuple for most sources; RolesAnywhere gives its CreateSession.
+        """
+        return ()
 
     def recipe(self) -> tuple[str, SourceLike]:
         """What a pickle carries to rebuild this source: never a key."""
