@@ -103,6 +103,10 @@ class _SharedSource(Source):
             return self._hub.get_credentials()
         return self._inner.credentials()
 
+    def leading_hops(self) -> tuple[Hop, ...]:
+        """`inner`'s own hops (RolesAnywhere's CreateSession) lead only the chain it roots."""
+        return () if self._hub is not None else self._inner.leading_hops()
+
     def identity(self, sts_client: Callable[[], Any]) -> str:
         """The hub chain's cache key names the principal without asking STS per account."""
         if self._hub is None:
