@@ -393,9 +393,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse_method(self) -> None:
         allowed = " and ".join(self.methods)
+        verb = "is" if len(self.methods) == 1 else "are"
         self._reply(
             405,
-            {"code": "MethodNotAllowed", "message": f"only {allowed} is served"},
+            {"code": "MethodNotAllowed", "message": f"only {allowed} {verb} served"},
             headers=[("Allow", ", ".join(self.methods))],
         )
 
