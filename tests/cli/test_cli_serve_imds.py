@@ -139,7 +139,7 @@ def test_keys_past_their_expiry_are_never_served(imds, world, monkeypatch):
     monkeypatch.setattr(imds_module, "snapshot", lambda session: dead)
     status, body = read(imds, CREDENTIALS + world.role_name, token_of(imds))
     assert status == 200
-    assert json.loads(body)["Code"] != "Success"
+    assert json.loads(body)["Code"] == "CredentialsExpired"
     assert leaks(body, "ASIADEAD", "dead-secret", "dead-token") == []
 
 

@@ -207,12 +207,13 @@ class ImdsServer(LoopbackEndpoint):
 
         IMDS answers a failure with 200 and a Code: SDKs stop there instead of retrying.
         """
-        now = _dt.datetime.now(_dt.timezone.utc)
         try:
             creds = snapshot(self.session)
+            now = _dt.datetime.now(_dt.timezone.utc)
             if creds.expiration is None or creds.expiration <= now:
-                raise _NotServable("the credentials in hand have no future expiry")
+                raise CredentialsExpired("the credentials in hand have no expiry ahead")
         except Exception as exc:
+            now = _dt.datetime.now(_dt.timezone.utc)
             safe = withheld(exc)
             logger.warning("IMDS endpoint: %s: %s", type(safe).__name__, safe)
             failure = {"Code": type(safe).__name__, "Message": str(safe)}
@@ -245,8 +246,8 @@ def _expiration(moment: _dt.datetime) -> str:
     return rfc3339(moment).replace("Z", ".000Z")
 
 
-class _NotServable(Exception):
-    """Credentials that must not go out as an instance role's."""
+class CredentialsExpired(Exception):
+    """The session handed out keys without an expiry ahead: never served as an instance role's."""
 
 
 _ALLOW = (("Allow", "GET, PUT"),)

@@ -1,4 +1,4 @@
-"""`refreshsts serve`: a long-running credential endpoint for several named roles."""
+"""`refreshsts serve`: a long-running credential endpoint for several named roles, or IMDS."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "Serve the container-credentials endpoint until stopped: the --role-arn chain "
             "(or --from-profile, else the first --role) at /, each --role NAME=ARN at "
             "/role/NAME. Requests without the authorization token get 403. Only loopback "
-            "addresses are served."
+            "addresses are served. With --imds, one role as EC2 instance metadata (IMDSv2) "
+            "instead, for tools that read nothing else."
         ),
     )
     add_role_options(parser, required=False)
