@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 REFRESHSTS = [sys.executable, "-m", "refreshsts"]
@@ -48,3 +50,21 @@ def environ(**changes: str | None) -> dict[str, str]:
         else:
             env[name] = value
     return env
+
+
+@contextlib.contextmanager
+def serve_process(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`refreshsts serve ARGS` as a process with text pipes, killed if left running."""
+    process = subprocess.Popen(
+        [*REFRESHSTS, "serve", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from cli_helpers import REFRESHSTS, role_args
+from cli_helpers import REFRESHSTS, role_args, serve_process
 
 from fixtures.moto_server import free_port
 from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credentials
@@ -38,24 +38,6 @@ def get(url, token=None, method="GET"):
     except urllib.error.HTTPError as error:
         body = error.read()
         return error.code, json.loads(body) if body else None
-
-
-@contextlib.contextmanager
-def serve_process(*args):
-    """`refreshsts serve ARGS` as a process with text pipes, killed if left running."""
-    process = subprocess.Popen(
-        [*REFRESHSTS, "serve", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def seed_session(world, name="mytestsession"):

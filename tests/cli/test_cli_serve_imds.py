@@ -9,7 +9,6 @@ import http.client
 import json
 import signal
 import socket
-import subprocess
 import time
 from urllib.parse import urlsplit
 
@@ -18,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.session import Session as BotocoreSession
 from botocore.utils import IMDSRegionProvider, InstanceMetadataFetcher
-from cli_helpers import REFRESHSTS, leaks, role_args
+from cli_helpers import leaks, role_args, serve_process
 
 from fixtures.moto_server import free_port
 from refreshsts import AssumeRole, NoCache, RefreshableSession
@@ -297,17 +296,10 @@ def test_serve_imds_refuses_options_that_cannot_work(
 
 
 @contextlib.contextmanager
-def serve_imds(world, *extra):
-    """`refreshsts serve --imds` for the seed role; yields (endpoint URL, process)."""
+def serve_imds(world):
+    """`refreshsts serve --imds` for the seed role, stopped by SIGTERM; yields its endpoint."""
     port = free_port()
-    process = subprocess.Popen(
-        [*REFRESHSTS, "serve", "--imds", *role_args(world), "--port", str(port), *extra],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with serve_process("--imds", *role_args(world), "--port", str(port)) as process:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(3)]
         assert lines == [
@@ -315,14 +307,10 @@ def serve_imds(world, *extra):
             "export AWS_EC2_METADATA_DISABLED=false\n",
             f"# role {world.role_name}, region us-west-2: IMDSv2 only, readable by any local "
             "process\n",
-        ], process.stderr.read() if process.poll() is not None else lines
-        yield f"http://127.0.0.1:{port}/", process
+        ]
+        yield f"http://127.0.0.1:{port}/"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def imds_env(monkeypatch, endpoint):
@@ -346,7 +334,7 @@ def assert_read_only(session, world):
 def test_boto3_and_the_aws_cli_use_serve_imds_and_stay_read_only(
     world, proxied_aws_env, sts_proxy, monkeypatch, aws, tmp_path
 ):
-    with serve_imds(world) as (endpoint, _):
+    with serve_imds(world) as endpoint:
         imds_env(monkeypatch, endpoint)
         plain = boto3.Session(region_name="us-west-2")
         assert_read_only(plain, world)
@@ -370,7 +358,7 @@ def test_short_lived_credentials_refresh_through_the_endpoint_never_signing_expi
     world, proxied_aws_env, sts_proxy, monkeypatch
 ):
     sts_proxy.expiration_seconds = 5
-    with serve_imds(world) as (endpoint, _):
+    with serve_imds(world) as endpoint:
         imds_env(monkeypatch, endpoint)
         s3 = boto3.Session(region_name="us-west-2").client("s3")
         seen = set()
