@@ -25,6 +25,7 @@ from refreshsts.cli import _imds as imds_module
 from refreshsts.cli import main
 from refreshsts.cli._credentials import Snapshot
 from refreshsts.cli._imds import ImdsServer, SessionTokens, _ImdsHandler, role_name_of
+from refreshsts.cli._server import _HTTPServer
 
 TOKEN = "/latest/api/token"
 CREDENTIALS = "/latest/meta-data/iam/security-credentials/"
@@ -245,6 +246,22 @@ def test_replies_leave_with_a_hop_limit_of_1(
         assert server.endpoint_url.startswith(f"http://{'[::1]' if ':' in host else host}:")
         assert token_of(server)
     assert limits == [1]
+
+
+def test_stalled_connections_do_not_keep_an_sdk_from_its_token(imds):
+    """The endpoint's connection limits hold for IMDS, which takes no authorization token."""
+    address = (imds.host, imds.port)
+    stalled = [socket.create_connection(address) for _ in range(_HTTPServer.max_connections)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"P")  # and never the rest
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert token_of(imds)
+        assert time.monotonic() - started < 2.0
+    finally:
+        for sock in stalled:
+            sock.close()
 
 
 def test_a_refresh_failure_is_a_code_other_than_success_without_secrets(
