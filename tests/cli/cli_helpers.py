@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,3 +70,17 @@ def serve_process(*args: str) -> Iterator[subprocess.Popen[str]]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def stalled_connections(address: tuple[str, int], count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections to `address` that each sent one byte of a request, and no more."""
+    stalled = [socket.create_connection(address) for _ in range(count)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"G")
+        time.sleep(0.3)
+        yield stalled
+    finally:
+        for sock in stalled:
+            sock.close()

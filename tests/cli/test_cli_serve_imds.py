@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.session import Session as BotocoreSession
 from botocore.utils import IMDSRegionProvider, InstanceMetadataFetcher
-from cli_helpers import leaks, role_args, serve_process
+from cli_helpers import leaks, role_args, serve_process, stalled_connections
 
 from fixtures.moto_server import free_port
 from refreshsts import AssumeRole, NoCache, RefreshableSession
@@ -250,18 +250,10 @@ def test_replies_leave_with_a_hop_limit_of_1(
 
 def test_stalled_connections_do_not_keep_an_sdk_from_its_token(imds):
     """The endpoint's connection limits hold for IMDS, which takes no authorization token."""
-    address = (imds.host, imds.port)
-    stalled = [socket.create_connection(address) for _ in range(_HTTPServer.max_connections)]
-    try:
-        for sock in stalled:
-            sock.sendall(b"P")  # and never the rest
-        time.sleep(0.3)
+    with stalled_connections((imds.host, imds.port), _HTTPServer.max_connections):
         started = time.monotonic()
         assert token_of(imds)
         assert time.monotonic() - started < 2.0
-    finally:
-        for sock in stalled:
-            sock.close()
 
 
 def test_a_refresh_failure_is_a_code_other_than_success_without_secrets(
