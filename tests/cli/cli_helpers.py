@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 REFRESHSTS = [sys.executable, "-m", "refreshsts"]
@@ -48,3 +52,35 @@ def environ(**changes: str | None) -> dict[str, str]:
         else:
             env[name] = value
     return env
+
+
+@contextlib.contextmanager
+def serve_process(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`refreshsts serve ARGS` as a process with text pipes, killed if left running."""
+    process = subprocess.Popen(
+        [*REFRESHSTS, "serve", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def stalled_connections(address: tuple[str, int], count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections to `address` that each sent one byte of a request, and no more."""
+    stalled = [socket.create_connection(address) for _ in range(count)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"G")
+        time.sleep(0.3)
+        yield stalled
+    finally:
+        for sock in stalled:
+            sock.close()

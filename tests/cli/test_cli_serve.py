@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from cli_helpers import REFRESHSTS, role_args
+from cli_helpers import REFRESHSTS, role_args, serve_process, stalled_connections
 
 from fixtures.moto_server import free_port
 from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credentials
@@ -38,24 +38,6 @@ def get(url, token=None, method="GET"):
     except urllib.error.HTTPError as error:
         body = error.read()
         return error.code, json.loads(body) if body else None
-
-
-@contextlib.contextmanager
-def serve_process(*args):
-    """`refreshsts serve ARGS` as a process with text pipes, killed if left running."""
-    process = subprocess.Popen(
-        [*REFRESHSTS, "serve", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def seed_session(world, name="mytestsession"):
@@ -264,20 +246,13 @@ def test_a_request_in_the_backlog_is_read_before_newer_connections_evict_it(gate
 def test_connections_that_sent_one_byte_do_not_keep_an_sdk_out(server, sts_proxy):
     assert get(server.uri(), server.token)[0] == 200
     address = (server.host, server.port)
-    stalled = [socket.create_connection(address) for _ in range(_HTTPServer.max_connections)]
-    try:
-        for sock in stalled:
-            sock.sendall(b"G")  # and never the rest
-        time.sleep(0.3)
+    with stalled_connections(address, _HTTPServer.max_connections) as stalled:
         started = time.monotonic()
         status, body = get(server.uri(), server.token)
         assert status == 200
         assert body["AccessKeyId"]
         assert time.monotonic() - started < 2.0
         assert read_until_closed(stalled[0], timeout=2) == b"", "the oldest made room"
-    finally:
-        for sock in stalled:
-            sock.close()
 
 
 def test_requests_get_through_a_steady_flood_of_one_byte_connections():

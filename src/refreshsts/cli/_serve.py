@@ -1,4 +1,4 @@
-"""`refreshsts serve`: a long-running credential endpoint for several named roles."""
+"""`refreshsts serve`: a long-running credential endpoint for several named roles, or IMDS."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 from .. import ConfigurationError, RefreshableSession
 from ._credentials import snapshot
+from ._imds import ImdsServer
 from ._options import add_role_options, build_session, has_role
-from ._server import CredentialServer, loopback_address
+from ._server import CredentialServer, LoopbackEndpoint, loopback_address
 
 __all__ = ["add_parser", "run"]
 
+_E = TypeVar("_E", bound=LoopbackEndpoint)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -29,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "Serve the container-credentials endpoint until stopped: the --role-arn chain "
             "(or --from-profile, else the first --role) at /, each --role NAME=ARN at "
             "/role/NAME. Requests without the authorization token get 403. Only loopback "
-            "addresses are served."
+            "addresses are served. With --imds, one role as EC2 instance metadata (IMDSv2) "
+            "instead, for tools that read nothing else."
         ),
     )
     add_role_options(parser, required=False)
@@ -45,6 +50,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--port", type=_port, default=0, help="TCP port, 0 to 65535 (default 0: a free one)"
     )
+    imds = parser.add_argument_group("instance metadata")
+    imds.add_argument(
+        "--imds",
+        action="store_true",
+        help=(
+            "serve the --role-arn chain (or --from-profile) as EC2 instance metadata (IMDSv2) "
+            "for tools that read nothing else; no authorization token: any local process can "
+            "read the credentials"
+        ),
+    )
+    imds.add_argument(
+        "--imds-role-name",
+        metavar="NAME",
+        help="role name IMDS lists (default: the name in the last hop's role ARN)",
+    )
     parser.add_argument(
         "--token-file",
         metavar="PATH",
@@ -58,36 +78,79 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     loopback_address(args.host)  # refuse a wrong --host before touching credentials
+    if args.imds or args.imds_role_name is not None:
+        return _run_imds(args)
     roles = _named_roles(args)
     if not roles and not has_role(args):
         raise ConfigurationError(
             "serve needs --role-arn ARN, --from-profile NAME or --role NAME=ARN"
         )
     default = build_session(args) if has_role(args) else next(iter(roles.values()))
-    # Bind first: a port that cannot be had is refused before any credentials are fetched.
-    try:
-        server = CredentialServer(roles, default=default, host=args.host, port=args.port)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}"
-        ) from None
+    server = _bind(
+        args, lambda: CredentialServer(roles, default=default, host=args.host, port=args.port)
+    )
     token_file = Path(args.token_file) if args.token_file else None
     token_fd: int | None = None
     try:
         if token_file is not None:
             token_fd = _write_secret(token_file, server.token)
-        for session in (default, *roles.values()):
-            snapshot(session)  # refuse to start with a role that cannot be assumed
-        # SIGTERM is a clean stop from the announcement on: a caller may stop us once it has it
-        signal.signal(signal.SIGTERM, _exit_quietly)
-        with contextlib.suppress(KeyboardInterrupt):
-            _announce(server, token_file)
-            server.serve_forever()
+        _serve_until_stopped(
+            server, (default, *roles.values()), lambda: _announce(server, token_file)
+        )
     finally:
         server.stop()
         if token_fd is not None and token_file is not None:
             _remove_if_ours(token_file, token_fd)
     return 0
+
+
+def _run_imds(args: argparse.Namespace) -> int:
+    """`serve --imds`: one role, as EC2 instance metadata, until stopped."""
+    if not args.imds:
+        raise ConfigurationError("--imds-role-name is for --imds")
+    for given, option in ((args.roles, "--role"), (args.token_file, "--token-file")):
+        if given:
+            raise ConfigurationError(
+                f"--imds serves one role without a token: {option} is for the container "
+                "endpoint (serve without --imds)"
+            )
+    if not has_role(args):
+        raise ConfigurationError("serve --imds needs --role-arn ARN or --from-profile NAME")
+    session = build_session(args)
+    server = _bind(
+        args,
+        lambda: ImdsServer(session, role_name=args.imds_role_name, host=args.host, port=args.port),
+    )
+    try:
+        _serve_until_stopped(server, (session,), lambda: _announce_imds(server))
+    finally:
+        server.stop()
+    return 0
+
+
+def _bind(args: argparse.Namespace, listen: Callable[[], _E]) -> _E:
+    """Bind first: a port that cannot be had is refused before any credentials are fetched."""
+    try:
+        return listen()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}"
+        ) from None
+
+
+def _serve_until_stopped(
+    server: LoopbackEndpoint,
+    sessions: Iterable[RefreshableSession],
+    announce: Callable[[], None],
+) -> None:
+    """Fetch each session's credentials once, announce, serve until SIGTERM or Ctrl-C."""
+    for session in sessions:
+        snapshot(session)  # refuse to start with a role that cannot be assumed
+    # SIGTERM is a clean stop from the announcement on: a caller may stop us once it has it
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    with contextlib.suppress(KeyboardInterrupt):
+        announce()
+        server.serve_forever()
 
 
 def _port(text: str) -> int:
@@ -126,6 +189,17 @@ def _announce(server: CredentialServer, token_file: Path | None) -> None:
     if token_file is None:
         sys.stderr.write(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN={server.token}\n")
         sys.stderr.flush()
+
+
+def _announce_imds(server: ImdsServer) -> None:
+    """The variables SDKs read on stdout; no secret: IMDS has none before its token PUT."""
+    region = f", region {server.region}" if server.region else ""
+    sys.stdout.write(
+        f"export AWS_EC2_METADATA_SERVICE_ENDPOINT={server.endpoint_url}\n"
+        "export AWS_EC2_METADATA_DISABLED=false\n"
+        f"# role {server.role_name}{region}: IMDSv2 only, readable by any local process\n"
+    )
+    sys.stdout.flush()
 
 
 def _write_secret(path: Path, text: str) -> int:

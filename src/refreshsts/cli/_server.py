@@ -21,11 +21,11 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from .. import ConfigurationError, RefreshableSession
@@ -33,7 +33,7 @@ from .._internal import forks
 from .._internal.withheld import withheld
 from ._credentials import account_of, rfc3339, role_arn_of, snapshot
 
-__all__ = ["CredentialServer", "loopback_address"]
+__all__ = ["CredentialServer", "LoopbackEndpoint", "loopback_address"]
 
 logger = logging.getLogger("refreshsts.cli")
 
@@ -60,29 +60,19 @@ def loopback_address(host: str) -> tuple[str, socket.AddressFamily]:
     return str(ip), family
 
 
-class CredentialServer:
-    """A threaded HTTP server handing out the credentials of named sessions.
+class LoopbackEndpoint:
+    """An HTTP endpoint on a loopback address, answered by `handler` from a daemon thread.
 
-    `default` answers at `/`, each of `roles` at `/role/NAME`. The token is random unless
-    given; compare it with `hmac.compare_digest`, never log it.
+    The connection handling (bounded connections, request heads read by a selector, one reply
+    per connection, fork safety) is shared by every endpoint kind; a subclass passes its
+    `handler` and holds what that handler serves, which handlers reach as `server.endpoint`.
     """
 
-    def __init__(
-        self,
-        roles: Mapping[str, RefreshableSession] | None = None,
-        *,
-        default: RefreshableSession | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        token: str | None = None,
-    ) -> None:
+    thread_name = "refreshsts-credential-server"
+
+    def __init__(self, handler: type[_Handler], *, host: str = "127.0.0.1", port: int = 0) -> None:
         address, family = loopback_address(host)
-        if token is not None and (not token or any(c in token for c in "\r\n")):
-            raise ConfigurationError("the authorization token must be one non-empty line")
-        self.token = token or secrets.token_urlsafe(32)
-        self.default = default
-        self.roles = dict(roles or {})
-        self._httpd = _HTTPServer((address, port), _Handler, family=family, endpoint=self)
+        self._httpd = _HTTPServer((address, port), handler, family=family, endpoint=self)
         bound = ipaddress.ip_address(str(self._httpd.server_address[0]))
         if not bound.is_loopback:  # pragma: no cover - loopback_address already refused it
             self._httpd.server_close()
@@ -102,19 +92,19 @@ class CredentialServer:
     def port(self) -> int:
         return int(self._httpd.server_address[1])
 
-    def uri(self, name: str | None = None) -> str:
-        """The `AWS_CONTAINER_CREDENTIALS_FULL_URI` of role `name` (the default role if None)."""
+    @property
+    def base_url(self) -> str:
+        """`http://HOST:PORT` (an IPv6 host in brackets), without a path."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        path = "/" if name is None else ROLE_PREFIX + quote(name, safe="")
-        return f"http://{host}:{self.port}{path}"
+        return f"http://{host}:{self.port}"
 
-    def start(self) -> CredentialServer:
+    def start(self: _E) -> _E:
         """Serve from a daemon thread (for `exec` and tests)."""
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
                 kwargs={"poll_interval": 0.2},
-                name="refreshsts-credential-server",
+                name=self.thread_name,
                 daemon=True,
             )
             self._thread.start()
@@ -131,11 +121,44 @@ class CredentialServer:
             self._thread = None
         self._httpd.server_close()
 
-    def __enter__(self) -> CredentialServer:
+    def __enter__(self: _E) -> _E:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+_E = TypeVar("_E", bound=LoopbackEndpoint)
+
+
+class CredentialServer(LoopbackEndpoint):
+    """A threaded HTTP server handing out the credentials of named sessions.
+
+    `default` answers at `/`, each of `roles` at `/role/NAME`. The token is random unless
+    given; compare it with `hmac.compare_digest`, never log it.
+    """
+
+    def __init__(
+        self,
+        roles: Mapping[str, RefreshableSession] | None = None,
+        *,
+        default: RefreshableSession | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+    ) -> None:
+        loopback_address(host)
+        if token is not None and (not token or any(c in token for c in "\r\n")):
+            raise ConfigurationError("the authorization token must be one non-empty line")
+        self.token = token or secrets.token_urlsafe(32)
+        self.default = default
+        self.roles = dict(roles or {})
+        super().__init__(_ContainerHandler, host=host, port=port)
+
+    def uri(self, name: str | None = None) -> str:
+        """The `AWS_CONTAINER_CREDENTIALS_FULL_URI` of role `name` (the default role if None)."""
+        path = "/" if name is None else ROLE_PREFIX + quote(name, safe="")
+        return self.base_url + path
 
     def session_for(self, path: str) -> RefreshableSession | None:
         if path == "/":
@@ -175,7 +198,7 @@ class _HTTPServer(socketserver.TCPServer):
         handler: type[_Handler],
         *,
         family: socket.AddressFamily,
-        endpoint: CredentialServer,
+        endpoint: LoopbackEndpoint,
     ) -> None:
         self.address_family = family
         self.endpoint = endpoint
@@ -345,10 +368,13 @@ class _Pending:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """One request of a whole head, one reply; methods not in `methods` get 405."""
+
     server: _HTTPServer
     server_version = "refreshsts"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    methods: tuple[str, ...] = ()
 
     def __init__(self, request: Any, client_address: Any, server: _HTTPServer, head: bytes) -> None:
         self.head = head
@@ -365,8 +391,55 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.handle_one_request()
 
+    def _refuse_method(self) -> None:
+        allowed = " and ".join(self.methods)
+        verb = "is" if len(self.methods) == 1 else "are"
+        self._reply(
+            405,
+            {"code": "MethodNotAllowed", "message": f"only {allowed} {verb} served"},
+            headers=[("Allow", ", ".join(self.methods))],
+        )
+
+    def _reply(
+        self, status: int, body: Mapping[str, Any], headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _send(
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        if self.command == "HEAD":
+            payload = b""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Request lines go to DEBUG logging (path and status only, never headers)."""
+        logger.debug("credential endpoint: " + format, *args)
+
+
+for _method in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"):
+    setattr(_Handler, f"do_{_method}", _Handler._refuse_method)
+
+
+class _ContainerHandler(_Handler):
+    """The container-credentials protocol: GET with the token in `Authorization`."""
+
+    methods = ("GET",)
+
     def do_GET(self) -> None:
-        endpoint = self.server.endpoint
+        endpoint = cast(CredentialServer, self.server.endpoint)
         if not endpoint.authorized(self.headers.get("Authorization")):
             self._reply(403, {"code": "AccessDenied", "message": "missing or wrong token"})
             return
@@ -397,24 +470,3 @@ class _Handler(BaseHTTPRequestHandler):
         if account is not None:
             body["AccountId"] = account
         self._reply(200, body)
-
-    def _refuse_method(self) -> None:
-        self._reply(405, {"code": "MethodNotAllowed", "message": "only GET is served"})
-
-    def _reply(self, status: int, body: Mapping[str, Any]) -> None:
-        payload = json.dumps(body).encode() if self.command != "HEAD" else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Connection", "close")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Request lines go to DEBUG logging (path and status only, never headers)."""
-        logger.debug("credential endpoint: " + format, *args)
-
-
-for _method in ("POST", "PUT", "DELETE", "PATCH", "HEAD"):
-    setattr(_Handler, f"do_{_method}", _Handler._refuse_method)
