@@ -81,9 +81,7 @@ class AssumeRole(RoleSessionHop):
     mfa_token: MfaToken | None = field(default=None, repr=False, compare=False)
     provided_contexts: tuple[tuple[str, _tokens.TokenLike], ...] = field(default=(), repr=False)
     minimum_session_token_size: int | None = None
-    _contexts: tuple[_tokens.Reader, ...] = field(
-        default=(), init=False, repr=False, compare=False
-    )
+    _contexts: tuple[_tokens.Reader, ...] = field(default=(), init=False, repr=False, compare=False)
 
     operation: ClassVar[str] = "AssumeRole"
 

@@ -84,8 +84,10 @@ class AssumeRoot(Hop):
     @property
     def account_id(self) -> str:
         """The member account's 12-digit ID, whichever way `target_principal` names it."""
-        return self.target_principal.split(":")[4] if ":" in self.target_principal else (
-            self.target_principal
+        return (
+            self.target_principal.split(":")[4]
+            if ":" in self.target_principal
+            else (self.target_principal)
         )
 
     @property
