@@ -22,7 +22,7 @@ __all__ = ["AssumeRole"]
 _LONGER_NOTE = "only session tokens (GetSessionToken, GetFederationToken) may last longer than 12h"
 ASSERTION_CHARS = (4, 3072)
 """ContextAssertion's length in botocore's STS model (the API reference still says 2048)."""
-ProvidedContextsLike = Iterable[tuple[str, _tokens.TokenLike]]
+ContextsLike = Iterable[tuple[str, _tokens.TokenLike]]
 """(provider ARN, assertion) pairs; each assertion is text or a callable returning it."""
 _CHAINED_NOTE = (
     "this hop is role chaining (its caller is a role session or a GetSessionToken session) "
@@ -58,10 +58,10 @@ class AssumeRole(RoleSessionHop):
         mfa_token: Called for the device's current code; without it, the code is asked
             for on the terminal.
         provided_contexts: Trusted identity propagation: 1 to 5 (provider ARN, assertion)
-            pairs, such as ``("arn:aws:iam::aws:contextProvider/IdentityCenter",
-            get_assertion)``; each assertion is text or a callable returning it, asked
-            for on every STS call. Assertions are secrets: they never enter a repr, a log
-            or a pickle, and cache keys hold only a digest of them.
+            pairs, each ARN naming a context provider such as IAM Identity Center; each
+            assertion is text or a callable returning it, asked for on every refresh.
+            Assertions are secrets: they never enter a repr, a log or a pickle, and cache
+            keys hold only a digest of them.
         minimum_session_token_size: Bytes of session token STS should reserve, 0 to 4096.
 
     Raises:
@@ -99,7 +99,7 @@ class AssumeRole(RoleSessionHop):
         source_identity: str | None = None,
         mfa_serial: str | None = None,
         mfa_token: MfaToken | None = None,
-        provided_contexts: ProvidedContextsLike | None = None,
+        provided_contexts: ContextsLike = (),
         minimum_session_token_size: int | None = None,
     ) -> None:
         where = self._where(role_arn)
@@ -126,7 +126,7 @@ class AssumeRole(RoleSessionHop):
         )
         self._init_contexts(where, provided_contexts)
 
-    def _init_contexts(self, where: str, values: ProvidedContextsLike | None) -> None:
+    def _init_contexts(self, where: str, values: ContextsLike) -> None:
         pairs = check.provided_contexts(where, values)
         readers = []
         for number, (_, assertion) in enumerate(pairs, 1):
