@@ -70,12 +70,9 @@ def plan_durations(
             where += f" after {hops[index - 1].operation} ({hops[index - 1].chaining_note})"
         _check_position(hops, index, where, after_source=after_source)
         duration = hop.resolve_duration(session_default, chained=chained, where=where)
-        hop.check_place(
-            hops[:index],
-            where,
-            caller_lifetime=lifetime,
-            long_term_keys=long_term_keys(source) if index == 0 else None,
-        )
+        if index == 0 and hop.needs_temporary_caller:
+            _refuse_long_term_keys(hop, where, source)
+        hop.check_place(hops[:index], where, caller_lifetime=lifetime)
         lifetime = hop.lifetime(duration, chained=chained, caller=lifetime)
         planned.append(duration)
     return planned
@@ -106,6 +103,15 @@ def _check_position(hops: Sequence[Hop], index: int, where: str, *, after_source
         raise ConfigurationError(
             f"{where}: STS answers {hop.operation} only for IAM user (or root) credentials; "
             "use a source holding an IAM user's keys"
+        )
+
+
+def _refuse_long_term_keys(hop: Hop, where: str, source: Source) -> None:
+    held = long_term_keys(source)
+    if held is not None:
+        raise ConfigurationError(
+            f"{where}: {held}, and STS answers {hop.operation} only for temporary "
+            "credentials: put GetSessionToken() before it"
         )
 
 

@@ -54,6 +54,9 @@ class Hop(abc.ABC):
     """Why nothing may follow it, when `ends_chain`."""
     bounded_by_caller: ClassVar[bool] = False
     """True when STS refuses a duration beyond what the signing credentials have left."""
+    needs_temporary_caller: ClassVar[bool] = False
+    """True when STS refuses it signed by an IAM user's (or root's) long-term keys."""
+    """True when STS refuses a duration beyond what the signing credentials have left."""
 
     duration: Duration
 
@@ -120,20 +123,13 @@ class Hop(abc.ABC):
         return limits.default if planned is None else planned
 
     def check_place(
-        self,
-        earlier: Sequence[Hop],
-        where: str,
-        *,
-        caller_lifetime: int | None,
-        long_term_keys: str | None,
+        self, earlier: Sequence[Hop], where: str, *, caller_lifetime: int | None
     ) -> None:
         """Refuse this hop after `earlier` where STS would refuse it; by default, nothing.
 
-        `caller_lifetime` is the planned lifetime of the credentials signing it, when known;
-        `long_term_keys` says where the source holds an IAM user's long-term keys, for a
-        first hop.
+        `caller_lifetime` is the planned lifetime of the credentials signing it, when known.
         """
-        del earlier, where, caller_lifetime, long_term_keys
+        del earlier, where, caller_lifetime
 
     def fit_duration(self, duration: int, signer_left: float | None) -> int:
         """The duration to send, given how many seconds the signing credentials have left.

@@ -63,6 +63,7 @@ class GetScopedCredentials(Hop):
     response_arn_key: ClassVar[str | None] = "SessionInfo"
     regional_only: ClassVar[bool] = True
     bounded_by_caller: ClassVar[bool] = True
+    needs_temporary_caller: ClassVar[bool] = True
     chains_assume_role: ClassVar[bool] = True
     chaining_note: ClassVar[str] = (
         "scoped credentials keep their caller's session, and STS counts an AssumeRole signed "
@@ -121,18 +122,8 @@ class GetScopedCredentials(Hop):
         return planned if caller is None else min(planned, caller)
 
     def check_place(
-        self,
-        earlier: Sequence[Hop],
-        where: str,
-        *,
-        caller_lifetime: int | None,
-        long_term_keys: str | None,
+        self, earlier: Sequence[Hop], where: str, *, caller_lifetime: int | None
     ) -> None:
-        if not earlier and long_term_keys is not None:
-            raise ConfigurationError(
-                f"{where}: {long_term_keys}, and STS answers GetScopedCredentials only for "
-                "temporary credentials: put GetSessionToken() before it"
-            )
         own = self.duration
         if isinstance(own, int) and caller_lifetime is not None and own > caller_lifetime:
             raise ConfigurationError(
