@@ -25,6 +25,11 @@ __all__ = ["Hop", "default_session_name"]
 
 Duration = int | Literal["max"] | None
 
+SHORTEST_REFRESHED = 60
+"""The shortest duration refreshsts asks of operations STS lets go shorter (AssumeRoot from
+0 s, GetScopedCredentials from 1 s): credentials living under a minute would be refreshed
+every few seconds."""
+
 
 class Hop(abc.ABC):
     """One step of a credential chain: an STS operation called with the credentials before it.

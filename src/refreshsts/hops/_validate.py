@@ -333,22 +333,31 @@ def minimum_session_token_size(where: str, value: object) -> int | None:
 
 def target_principal(where: str, value: object) -> str:
     """AssumeRoot's TargetPrincipal: a member account's 12-digit ID or its root ARN."""
-    if not isinstance(value, str) or not TARGET_ACCOUNT.fullmatch(value):
-        raise ConfigurationError(
-            f"{where}: target_principal={_show(value)} is not a member account: expected its "
-            "12-digit account ID or 'arn:aws:iam::<12-digit account>:root'"
-        )
-    return value
+    return _matching(
+        where,
+        "target_principal",
+        value,
+        TARGET_ACCOUNT,
+        "is not a member account: expected its 12-digit account ID or "
+        "'arn:aws:iam::<12-digit account>:root'",
+    )
 
 
 def task_policy_arn(where: str, value: object) -> str:
     """AssumeRoot's TaskPolicyArn: an AWS managed policy under ``policy/root-task/``."""
-    if not isinstance(value, str) or not ROOT_TASK_POLICY_ARN.fullmatch(value):
-        raise ConfigurationError(
-            f"{where}: task_policy_arn={_show(value)} is not a root task policy: expected "
-            "'arn:aws:iam::aws:policy/root-task/<name>', such as "
-            f"{', '.join(ROOT_TASK_POLICIES)}"
-        )
+    return _matching(
+        where,
+        "task_policy_arn",
+        value,
+        ROOT_TASK_POLICY_ARN,
+        "is not a root task policy: expected 'arn:aws:iam::aws:policy/root-task/<name>', "
+        f"such as {', '.join(ROOT_TASK_POLICIES)}",
+    )
+
+
+def _matching(where: str, name: str, value: object, pattern: re.Pattern[str], why: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigurationError(f"{where}: {name}={_show(value)} {why}")
     return value
 
 

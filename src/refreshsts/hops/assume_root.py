@@ -9,15 +9,12 @@ from typing import Any, ClassVar
 from .._temporary import TemporaryCredentials
 from ..durations import DurationLike, DurationLimits
 from . import _validate as check
-from ._base import Duration, Hop, sts_params
+from ._base import SHORTEST_REFRESHED, Duration, Hop, sts_params
 
 __all__ = ["AssumeRoot"]
 
 ROOT_SESSION_MAX = 900
 """STS hands out root sessions of at most 15 min."""
-SHORTEST_REFRESHED = 60
-"""STS accepts DurationSeconds from 0, but credentials living under a minute would be
-refreshed every few seconds, each refresh a root session CloudTrail records."""
 _NOTE = "AssumeRoot's root sessions last at most 15m"
 
 

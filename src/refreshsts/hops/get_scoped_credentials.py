@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from ..durations import MAX, DurationLike, DurationLimits, format_duration
 from ..errors import ConfigurationError
 from . import _validate as check
-from ._base import Duration, Hop, sts_params
+from ._base import SHORTEST_REFRESHED, Duration, Hop, sts_params
 from ._session_policy import PolicyLike
 from ._session_tokens import SESSION_TOKEN_MAX
 
@@ -19,9 +19,6 @@ __all__ = ["GetScopedCredentials"]
 
 logger = logging.getLogger("refreshsts")
 
-SHORTEST_REFRESHED = 60
-"""STS accepts DurationSeconds from 1 s, but credentials living under a minute would be
-refreshed every few seconds."""
 MAX_SCOPE_LAYERS = 3
 """How many scope-down policies STS stacks on one session (its ScopedPoliciesCount)."""
 _NOTE = "scoped credentials never outlive the credentials they are made from"
