@@ -390,3 +390,22 @@ def test_provided_contexts_reach_sts_and_key_the_cache_by_a_digest_only(
     assert ASSERTION not in caplog.text
     assert all(ASSERTION not in key for key in cache._entries)
     assert ASSERTION not in repr(made[0]) and ASSERTION not in repr(made[0].hops)
+
+
+def test_legacy_sts_endpoints_of_a_profile_or_the_environment_are_global(
+    monkeypatch, isolated_aws
+):
+    isolated_aws.write_text(
+        "[profile legacy]\nregion = us-east-1\nsts_regional_endpoints = legacy\n"
+        "aws_access_key_id = ASIAEXAMPLE\naws_secret_access_key = s3cr3t\n"
+        "aws_session_token = token\n"
+        "[profile regional]\nregion = us-east-1\n"
+        "aws_access_key_id = ASIAEXAMPLE\naws_secret_access_key = s3cr3t\n"
+        "aws_session_token = token\n"
+    )
+    with pytest.raises(ConfigurationError, match=r"global https://sts\.amazonaws\.com"):
+        RefreshableSession(GetScopedCredentials(READ_ONLY), source="legacy")
+    RefreshableSession(GetScopedCredentials(READ_ONLY), source="regional")
+    monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
+    with pytest.raises(ConfigurationError, match="only on regional endpoints"):
+        RefreshableSession(GetScopedCredentials(READ_ONLY), source="regional")
