@@ -392,9 +392,7 @@ def test_provided_contexts_reach_sts_and_key_the_cache_by_a_digest_only(
     assert ASSERTION not in repr(made[0]) and ASSERTION not in repr(made[0].hops)
 
 
-def test_legacy_sts_endpoints_of_a_profile_or_the_environment_are_global(
-    monkeypatch, isolated_aws
-):
+def test_legacy_sts_endpoints_of_a_profile_or_the_environment_are_global(monkeypatch, isolated_aws):
     isolated_aws.write_text(
         "[profile legacy]\nregion = us-east-1\nsts_regional_endpoints = legacy\n"
         "aws_access_key_id = ASIAEXAMPLE\naws_secret_access_key = s3cr3t\n"
