@@ -38,6 +38,8 @@ GLOBAL_STS_HOST = "sts.amazonaws.com"
 logger = logging.getLogger("refreshsts")
 
 DEFAULT_STS_REGION = "us-east-1"
+SIGNER_WAIT = 10.0
+"""Longest a hop bounded by its signer's lifetime waits for the signer's refresh under way."""
 
 
 class WrapStsClient(Protocol):
@@ -131,18 +133,23 @@ class _Link:
             return None
 
     def _signer_seconds_left(self) -> float | None:
-        """Seconds the signing hop's credentials have left, refreshed first if due."""
+        """Seconds the signing hop's credentials have left, once a refresh of them that is
+        due has ended (for at most SIGNER_WAIT seconds): credentials bounded by them made
+        from the old ones would expire with the old ones."""
         if not isinstance(self._signer, RefreshingCredentials):
             return None
         self._signer.get_frozen_credentials()
+        self._signer.wait_for_refresh(SIGNER_WAIT)
         held = self._signer.credentials
         return None if held is None else held.seconds_left()
 
     def _call(self) -> TemporaryCredentials:
         client = self.waiting_sts_client if self._nothing_in_hand() else self.sts_client
         duration = self._duration
-        if self.hop.bounded_by_caller and duration is not None:
-            duration = self.hop.fit_duration(duration, self._signer_seconds_left())
+        if self.hop.bounded_by_caller:
+            left = self._signer_seconds_left()
+            if duration is not None:
+                duration = self.hop.fit_duration(duration, left)
         try:
             return self.hop.call(client, duration=duration)
         except ClientError as exc:

@@ -407,3 +407,28 @@ def test_legacy_sts_endpoints_of_a_profile_or_the_environment_are_global(monkeyp
     monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
     with pytest.raises(ConfigurationError, match="only on regional endpoints"):
         RefreshableSession(GetScopedCredentials(READ_ONLY), source="regional")
+
+
+def test_scoped_credentials_due_with_their_caller_are_made_from_the_callers_new_session(
+    world: World, proxied_aws_env, sts_proxy: StsProxy, emulator: StsEmulator
+):
+    sts_proxy.expiration_seconds = 3600  # moto's clock does not travel with the test's
+    built = RefreshableSession(
+        AssumeRole(world.role_arn, duration="1h"),
+        GetScopedCredentials(READ_ONLY),
+        source=PROFILE,
+        cache=NoCache(),
+    )
+    s3 = built.client("s3")
+    s3.get_object(Bucket=world.bucket, Key=world.object_key)
+    role, scoped = built.hop_credentials
+    first = scoped.credentials.expiration
+    assert abs(first - role.credentials.expiration) <= 1, "without a duration, it inherits"
+    with time_machine.travel(time.time() + 2750, tick=True):
+        s3.get_object(Bucket=world.bucket, Key=world.object_key)
+        assert scoped.wait_for_refresh(10) and role.wait_for_refresh(10)
+        assert sts_proxy.calls("AssumeRole") == 2
+        assert sts_proxy.calls("GetScopedCredentials") == 2
+        assert scoped.credentials.expiration > first + 2000
+        assert abs(scoped.credentials.expiration - role.credentials.expiration) <= 1
+    assert emulator.refusals == []
