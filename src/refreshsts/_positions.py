@@ -135,7 +135,14 @@ def long_term_keys(source: Source) -> str | None:
         config = source.botocore_session.full_config.get("profiles", {}).get(profile, {})
     except Exception:  # an unreadable config fails later, with botocore's own words
         return None
-    others = ("role_arn", "credential_process", "sso_session", "sso_start_url")
+    others = (
+        "role_arn",
+        "web_identity_token_file",
+        "credential_process",
+        "sso_session",
+        "sso_start_url",
+        "login_session",
+    )
     if config.get("aws_access_key_id") and not any(key in config for key in others):
         return f"profile {profile!r} holds an IAM user's long-term keys (no aws_session_token)"
     return None

@@ -6,6 +6,7 @@ with `StsEmulator` behind the proxy, which checks what STS checks.
 
 from __future__ import annotations
 
+import copy
 import logging
 import pickle
 import time
@@ -147,6 +148,7 @@ def test_an_assertion_never_shows_in_a_repr_a_request_a_cache_key_or_a_pickle():
     with pytest.raises(TypeError, match="assertion as fixed text is not picklable") as refused:
         pickle.dumps(hop)
     assert ASSERTION not in str(refused.value)
+    assert copy.deepcopy(hop) == hop and copy.copy(hop) is hop
     called = AssumeRole(ROLE, provided_contexts=[(IDC, assertion)])
     assert ASSERTION.encode() not in pickle.dumps(called)
     assert pickle.loads(pickle.dumps(called)) == called

@@ -61,7 +61,6 @@ class Hop(abc.ABC):
     """True when STS refuses a duration beyond what the signing credentials have left."""
     needs_temporary_caller: ClassVar[bool] = False
     """True when STS refuses it signed by an IAM user's (or root's) long-term keys."""
-    """True when STS refuses a duration beyond what the signing credentials have left."""
 
     duration: Duration
 

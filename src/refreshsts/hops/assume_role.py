@@ -194,6 +194,13 @@ class AssumeRole(RoleSessionHop):
             )
         return super().__reduce_ex__(protocol)
 
+    def __copy__(self) -> AssumeRole:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AssumeRole:
+        """A copy holding no assertion read for this one, whether or not it pickles."""
+        return dataclasses.replace(self)
+
     def with_session_name(self, session_name: str | None) -> AssumeRole:
         """A copy of this hop with another RoleSessionName.
 
