@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from fixtures.moto_server import CrossAccountChain, MotoServer, World
+from fixtures.moto_server import MotoServer, World
 from fixtures.sts_emulator import StsEmulator
 from fixtures.sts_proxy import StsProxy
 from refreshsts import (
@@ -345,33 +345,32 @@ def test_refusals_made_when_the_session_is_built_cost_no_sts_call(
 
 
 def test_assume_root_from_the_management_accounts_role_gets_the_members_root_session(
-    world: World,
-    cross_account_chain: CrossAccountChain,
-    proxied_aws_env,
-    sts_proxy: StsProxy,
-    emulator: StsEmulator,
+    world: World, proxied_aws_env, sts_proxy: StsProxy, emulator: StsEmulator
 ):
-    emulator.management_account = cross_account_chain.hub_account_id
+    member = "222222222222"
+    emulator.management_account = world.account_id
     built = RefreshableSession(
-        AssumeRole(cross_account_chain.hub_role_arn, session_name="org-admin"),
-        AssumeRoot(cross_account_chain.target_account_id, AUDIT, duration="max"),
+        AssumeRole(world.role_arn, session_name="org-admin"),
+        AssumeRoot(member, AUDIT, duration="max"),
         source=PROFILE,
         cache=NoCache(),
     )
     identity = built.client("sts").get_caller_identity()
-    assert identity["Account"] == cross_account_chain.target_account_id
-    assert built.hop_credentials[-1].credentials.account_id == cross_account_chain.target_account_id
+    assert identity["Account"] == member
+    assert built.hop_credentials[-1].credentials.account_id == member
     [root] = sts_proxy.records("AssumeRoot")
     assert root.params["TaskPolicyArn.arn"] == AUDIT
-    assert root.params["TargetPrincipal"] == cross_account_chain.target_account_id
+    assert root.params["TargetPrincipal"] == member
     assert root.params["DurationSeconds"] == "900"
     assert "org-admin" in (sts_proxy.principal_of(root.access_key_id) or "")
 
-    from_member = RefreshableSession(
-        AssumeRoot(cross_account_chain.target_account_id, AUDIT), source=PROFILE, cache=NoCache()
+    emulator.management_account = "111111111111"
+    elsewhere = RefreshableSession(
+        AssumeRole(world.role_arn), AssumeRoot(member, AUDIT), source=PROFILE, cache=NoCache()
     )
     with pytest.raises(RefreshError, match="AccessDenied"):
-        from_member.get_credentials().get_frozen_credentials()
+        elsewhere.get_credentials().get_frozen_credentials()
+    assert emulator.refusals == [("AssumeRoot", "AccessDenied")]
 
 
 def test_provided_contexts_reach_sts_and_key_the_cache_by_a_digest_only(
