@@ -24,6 +24,7 @@ from ._temporary import TemporaryCredentials
 from .caches import CredentialCache
 from .credentials import RefreshingCredentials
 from .durations import MAX, format_duration
+from .errors import ConfigurationError
 from .events import Listeners
 from .hops import Hop
 from .hops._base import Duration
@@ -37,6 +38,8 @@ GLOBAL_STS_HOST = "sts.amazonaws.com"
 logger = logging.getLogger("refreshsts")
 
 DEFAULT_STS_REGION = "us-east-1"
+SIGNER_WAIT = 10.0
+"""Longest a hop bounded by its signer's lifetime waits for the signer's refresh under way."""
 
 
 class WrapStsClient(Protocol):
@@ -129,10 +132,26 @@ class _Link:
             logger.warning("%s: account ID unknown: %s", self.hop.label, type(exc).__name__)
             return None
 
+    def _signer_seconds_left(self) -> float | None:
+        """Seconds the signing hop's credentials have left, once a refresh of them that is
+        due has ended (for at most SIGNER_WAIT seconds): credentials bounded by them made
+        from the old ones would expire with the old ones."""
+        if not isinstance(self._signer, RefreshingCredentials):
+            return None
+        self._signer.get_frozen_credentials()
+        self._signer.wait_for_refresh(SIGNER_WAIT)
+        held = self._signer.credentials
+        return None if held is None else held.seconds_left()
+
     def _call(self) -> TemporaryCredentials:
         client = self.waiting_sts_client if self._nothing_in_hand() else self.sts_client
+        duration = self._duration
+        if self.hop.bounded_by_caller:
+            left = self._signer_seconds_left()
+            if duration is not None:
+                duration = self.hop.fit_duration(duration, left)
         try:
-            return self.hop.call(client, duration=self._duration)
+            return self.hop.call(client, duration=duration)
         except ClientError as exc:
             if not self._is_max or self._stepped_down or self._duration is None:
                 raise
@@ -211,6 +230,24 @@ class Chain:
             self.links.append(link)
             self.credentials.append(creds)
             signer = creds
+        self._refuse_global_endpoint(hops)
+
+    def _refuse_global_endpoint(self, hops: Sequence[Hop]) -> None:
+        """Refuse, before any call, a regional-only hop whose STS endpoint is the global one."""
+        regional = [(index, hop) for index, hop in enumerate(hops) if hop.regional_only]
+        if not regional:
+            return
+        url = self._new_sts_client(None).meta.endpoint_url
+        if urllib.parse.urlsplit(url).hostname != GLOBAL_STS_HOST:
+            return
+        index, hop = regional[0]
+        raise ConfigurationError(
+            f"hop {index + 1} of {len(hops)} ({hop.label}): STS answers {hop.operation} only "
+            f"on regional endpoints, and this session's STS endpoint is the global {url}: "
+            "pass region= (such as 'us-east-1') without a global sts_endpoint_url, or "
+            "sts_endpoint_url='https://sts.<region>.amazonaws.com', and drop "
+            "sts_regional_endpoints = legacy and region 'aws-global'"
+        )
 
     @property
     def final(self) -> RefreshingCredentials:

@@ -10,6 +10,7 @@ chaining" for either).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from botocore import UNSIGNED
@@ -48,6 +49,7 @@ def plan_durations(
     if not hops:
         raise ConfigurationError("RefreshableSession needs at least one hop, e.g. AssumeRole(...)")
     planned: list[Duration] = []
+    lifetime: int | None = None
     for index, hop in enumerate(hops):
         if not isinstance(hop, Hop):
             raise ConfigurationError(
@@ -67,7 +69,12 @@ def plan_durations(
         elif index > 0 and chained and hops[index - 1].chaining_note:
             where += f" after {hops[index - 1].operation} ({hops[index - 1].chaining_note})"
         _check_position(hops, index, where, after_source=after_source)
-        planned.append(hop.resolve_duration(session_default, chained=chained, where=where))
+        duration = hop.resolve_duration(session_default, chained=chained, where=where)
+        if index == 0 and hop.needs_temporary_caller:
+            _refuse_long_term_keys(hop, where, source)
+        hop.check_place(hops[:index], where, caller_lifetime=lifetime)
+        lifetime = hop.lifetime(duration, chained=chained, caller=lifetime)
+        planned.append(duration)
     return planned
 
 
@@ -80,10 +87,10 @@ def _check_position(hops: Sequence[Hop], index: int, where: str, *, after_source
             "token or assertion is the proof), so it must be the first hop"
         )
     before = hops[index - 1] if index > 0 else None
-    if before is not None and getattr(before, "ends_chain", False):
+    if before is not None and before.ends_chain:
         raise ConfigurationError(
-            f"{where}: the {before.operation} credentials before it may call no STS operation "
-            f"but GetCallerIdentity, so {before.operation} must be the last hop"
+            f"{where}: the {before.operation} credentials before it {before.chain_end_note}, "
+            f"so {before.operation} must be the last hop"
         )
     if hop.may_follow_role:
         return
@@ -97,3 +104,45 @@ def _check_position(hops: Sequence[Hop], index: int, where: str, *, after_source
             f"{where}: STS answers {hop.operation} only for IAM user (or root) credentials; "
             "use a source holding an IAM user's keys"
         )
+
+
+def _refuse_long_term_keys(hop: Hop, where: str, source: Source) -> None:
+    held = long_term_keys(source)
+    if held is not None:
+        raise ConfigurationError(
+            f"{where}: {held}, and STS answers {hop.operation} only for temporary "
+            "credentials: put GetSessionToken() before it"
+        )
+
+
+def long_term_keys(source: Source) -> str | None:
+    """Where `source` holds an IAM user's long-term keys (no session token), when known."""
+    if source.role_session is not None or source.temporary is not None:
+        return None
+    held = getattr(source.botocore_session, "_credentials", None)
+    if held is not None and getattr(held, "method", None) == "explicit":
+        return None if held.token else f"{source.label} holds long-term keys (no session token)"
+    profile = source.profile
+    if type(source) is Source and profile is None:
+        if os.environ.get("AWS_ACCESS_KEY_ID"):
+            return f"{source.label} takes AWS_ACCESS_KEY_ID without AWS_SESSION_TOKEN"
+        profile = (
+            os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
+        )
+    if profile is None:
+        return None
+    try:
+        config = source.botocore_session.full_config.get("profiles", {}).get(profile, {})
+    except Exception:  # an unreadable config fails later, with botocore's own words
+        return None
+    others = (
+        "role_arn",
+        "web_identity_token_file",
+        "credential_process",
+        "sso_session",
+        "sso_start_url",
+        "login_session",
+    )
+    if config.get("aws_access_key_id") and not any(key in config for key in others):
+        return f"profile {profile!r} holds an IAM user's long-term keys (no aws_session_token)"
+    return None

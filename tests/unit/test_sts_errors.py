@@ -21,6 +21,7 @@ from refreshsts._internal.sts_errors import non_recoverable_code
         ("ValidationError", "AssumeRole"),
         ("ExpiredTokenException", "AssumeRoleWithWebIdentity"),
         ("ExpiredTokenException", "AssumeRoleWithSAML"),
+        ("InvalidSubjectCredentials", "GetScopedCredentials"),
     ],
 )
 def test_answers_to_the_request_itself_are_not_recoverable(code, operation):
@@ -43,6 +44,8 @@ def test_answers_to_the_request_itself_are_not_recoverable(code, operation):
             "Couldn't retrieve verification key from your identity provider",
             operation="AssumeRoleWithWebIdentity",
         ),
+        # the caller's session is about to end: refreshing the hop before fixes it
+        sts_error("InsufficientSessionLifetime", operation="GetScopedCredentials"),
         ConnectTimeoutError(endpoint_url="https://sts.amazonaws.com"),
         ConnectionError("reset"),
     ],

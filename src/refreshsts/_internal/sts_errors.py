@@ -29,6 +29,7 @@ NON_RECOVERABLE_CODES = frozenset(
         "InvalidIdentityToken",
         "InvalidParameterCombination",
         "InvalidParameterValue",
+        "InvalidSubjectCredentials",
         "JWTPayloadSizeExceededException",
         "MalformedPolicyDocument",
         "MissingParameter",

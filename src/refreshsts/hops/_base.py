@@ -9,7 +9,7 @@ import getpass
 import re
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import ClientError
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 __all__ = ["Hop", "default_session_name"]
 
 Duration = int | Literal["max"] | None
+
+SHORTEST_REFRESHED = 60
+"""The shortest duration refreshsts asks of operations STS lets go shorter (AssumeRoot from
+0 s, GetScopedCredentials from 1 s): credentials living under a minute would be refreshed
+every few seconds."""
 
 
 class Hop(abc.ABC):
@@ -46,6 +51,16 @@ class Hop(abc.ABC):
     may_follow_role: ClassVar[bool] = True
     """False when STS refuses this operation for role credentials."""
     response_arn_key: ClassVar[str | None] = None
+    regional_only: ClassVar[bool] = False
+    """True when STS answers it on regional endpoints only, never on sts.amazonaws.com."""
+    ends_chain: ClassVar[bool] = False
+    """True when its credentials may call no STS operation a hop could follow with."""
+    chain_end_note: ClassVar[str] = "may call no STS operation but GetCallerIdentity"
+    """Why nothing may follow it, when `ends_chain`."""
+    bounded_by_caller: ClassVar[bool] = False
+    """True when STS refuses a duration beyond what the signing credentials have left."""
+    needs_temporary_caller: ClassVar[bool] = False
+    """True when STS refuses it signed by an IAM user's (or root's) long-term keys."""
 
     duration: Duration
 
@@ -98,6 +113,35 @@ class Hop(abc.ABC):
                 "duration='max' for each hop's longest, or give this hop its own duration="
             ) from None
         return session_default
+
+    def lifetime(self, planned: Duration, *, chained: bool, caller: int | None) -> int | None:
+        """How long its credentials are planned to last, for the hops after it to check.
+
+        `planned` is its duration in its position; `caller`, the planned lifetime of the
+        credentials signing it, when known.
+        """
+        del caller
+        limits = self.limits(chained=chained)
+        if planned == MAX:
+            return limits.maximum
+        return limits.default if planned is None else planned
+
+    def check_place(
+        self, earlier: Sequence[Hop], where: str, *, caller_lifetime: int | None
+    ) -> None:
+        """Refuse this hop after `earlier` where STS would refuse it; by default, nothing.
+
+        `caller_lifetime` is the planned lifetime of the credentials signing it, when known.
+        """
+        del earlier, where, caller_lifetime
+
+    def fit_duration(self, duration: int, signer_left: float | None) -> int:
+        """The duration to send, given how many seconds the signing credentials have left.
+
+        Asked only when `bounded_by_caller`; by default `duration` as planned.
+        """
+        del signer_left
+        return duration
 
     def with_duration(self, duration: DurationLike | None) -> Self:
         """A copy of this hop asking for another duration, validated again.

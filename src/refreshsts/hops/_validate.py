@@ -295,3 +295,113 @@ def _kind(value: object) -> str:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "...'"
+
+
+MAX_TOKEN_SIZE = 4096
+"""MinimumSessionTokenSize: 0-4096 bytes of session token to reserve."""
+TARGET_ACCOUNT = re.compile(r"\d{12}|arn:aws[a-z-]*:iam::(\d{12}):root", re.ASCII)
+ROOT_TASK_POLICY_ARN = re.compile(
+    r"arn:aws[a-z-]*:iam::aws:policy/root-task/[\w+=,.@-]{1,128}", re.ASCII
+)
+ROOT_TASK_POLICIES = (
+    "IAMAuditRootUserCredentials",
+    "IAMCreateRootUserPassword",
+    "IAMDeleteRootUserCredentials",
+    "S3UnlockBucketPolicy",
+    "SQSUnlockQueuePolicy",
+)
+"""The root-task policies AWS has published; others of that shape pass, as AWS may add more."""
+CONTEXT_PROVIDER_ARN = re.compile(
+    r"arn:aws[a-z-]*:iam::aws:contextProvider/[\w+=,.@/-]{1,2000}", re.ASCII
+)
+MAX_PROVIDED_CONTEXTS = 5
+DESCRIPTION_CHARS = re.compile(r"[\t\n\r\x20-\x7e\xa1-\xff]{2,256}")
+"""STS's ScopedSessionDescription: 2-256 of tab, newlines, printable ASCII and U+00A1-U+00FF."""
+
+
+def minimum_session_token_size(where: str, value: object) -> int | None:
+    """MinimumSessionTokenSize: bytes of session token STS reserves, 0-4096."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_SIZE:
+        raise ConfigurationError(
+            f"{where}: minimum_session_token_size={_show(value)} is out of range: a whole "
+            f"number of bytes, 0-{MAX_TOKEN_SIZE}"
+        )
+    return value
+
+
+def target_principal(where: str, value: object) -> str:
+    """AssumeRoot's TargetPrincipal: a member account's 12-digit ID or its root ARN."""
+    return _matching(
+        where,
+        "target_principal",
+        value,
+        TARGET_ACCOUNT,
+        "is not a member account: expected its 12-digit account ID or "
+        "'arn:aws:iam::<12-digit account>:root'",
+    )
+
+
+def task_policy_arn(where: str, value: object) -> str:
+    """AssumeRoot's TaskPolicyArn: an AWS managed policy under ``policy/root-task/``."""
+    return _matching(
+        where,
+        "task_policy_arn",
+        value,
+        ROOT_TASK_POLICY_ARN,
+        "is not a root task policy: expected 'arn:aws:iam::aws:policy/root-task/<name>', "
+        f"such as {', '.join(ROOT_TASK_POLICIES)}",
+    )
+
+
+def _matching(where: str, name: str, value: object, pattern: re.Pattern[str], why: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigurationError(f"{where}: {name}={_show(value)} {why}")
+    return value
+
+
+def description(where: str, value: object) -> str | None:
+    """ScopedSessionDescription, which CloudTrail records: 2-256 printable characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not DESCRIPTION_CHARS.fullmatch(value):
+        got = f"{len(value)} characters" if isinstance(value, str) else _kind(value)
+        raise ConfigurationError(
+            f"{where}: description is invalid ({got}): 2-256 characters of printable ASCII, "
+            "tab, newlines and U+00A1-U+00FF"
+        )
+    return value
+
+
+def provided_contexts(where: str, values: object) -> tuple[tuple[str, object], ...]:
+    """ProvidedContexts as (provider ARN, assertion) pairs, at most 5; none when empty.
+
+    The assertion, a bearer proof, is checked by the token rules and never shown.
+    """
+    if values is None:
+        return ()
+    rule = (
+        f"1-{MAX_PROVIDED_CONTEXTS} (provider_arn, assertion) pairs, provider_arn such as "
+        "'arn:aws:iam::aws:contextProvider/IdentityCenter'"
+    )
+    pairs = _sequence(where, values, name="provided_contexts", what=rule)
+    if len(pairs) > MAX_PROVIDED_CONTEXTS:
+        raise ConfigurationError(
+            f"{where}: provided_contexts has {len(pairs)} entries; STS accepts {rule}"
+        )
+    checked = []
+    for pair in pairs:
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ConfigurationError(
+                f"{where}: a provided_contexts entry is a {type(pair).__name__}, not a "
+                f"(provider_arn, assertion) pair: pass {rule}"
+            )
+        arn = pair[0]
+        if not isinstance(arn, str) or not CONTEXT_PROVIDER_ARN.fullmatch(arn):
+            raise ConfigurationError(
+                f"{where}: provided_contexts provider ARN {_show(arn)} is not a context "
+                "provider: expected 'arn:aws:iam::aws:contextProvider/<provider>'"
+            )
+        checked.append((arn, pair[1]))
+    return tuple(checked)

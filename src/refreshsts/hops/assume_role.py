@@ -6,10 +6,11 @@ import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, SupportsIndex
 
 from .._temporary import TemporaryCredentials
 from ..durations import DurationLike, DurationLimits
+from . import _tokens
 from . import _validate as check
 from ._base import Duration, default_session_name, sts_params
 from ._mfa import MfaToken, send_with_code
@@ -19,6 +20,10 @@ from ._session_policy import PolicyLike, TagsLike, tag_params
 __all__ = ["AssumeRole"]
 
 _LONGER_NOTE = "only session tokens (GetSessionToken, GetFederationToken) may last longer than 12h"
+ASSERTION_CHARS = (4, 3072)
+"""ContextAssertion's length in botocore's STS model (the API reference still says 2048)."""
+ContextsLike = Iterable[tuple[str, _tokens.TokenLike]]
+"""(provider ARN, assertion) pairs; each assertion is text or a callable returning it."""
 _CHAINED_NOTE = (
     "this hop is role chaining (its caller is a role session or a GetSessionToken session) "
     "and AWS caps chained role sessions at 1h"
@@ -52,6 +57,12 @@ class AssumeRole(RoleSessionHop):
         mfa_serial: The MFA device's serial number or ARN, when the role requires MFA.
         mfa_token: Called for the device's current code; without it, the code is asked
             for on the terminal.
+        provided_contexts: Trusted identity propagation: 1 to 5 (provider ARN, assertion)
+            pairs, each ARN naming a context provider such as IAM Identity Center; each
+            assertion is text or a callable returning it, asked for on every refresh.
+            Assertions are secrets: they never enter a repr, a log or a pickle, and cache
+            keys hold only a digest of them.
+        minimum_session_token_size: Bytes of session token STS should reserve, 0 to 4096.
 
     Raises:
         ConfigurationError: A parameter is malformed or out of range (before any STS call).
@@ -68,6 +79,9 @@ class AssumeRole(RoleSessionHop):
     source_identity: str | None = None
     mfa_serial: str | None = None
     mfa_token: MfaToken | None = field(default=None, repr=False, compare=False)
+    provided_contexts: tuple[tuple[str, _tokens.TokenLike], ...] = field(default=(), repr=False)
+    minimum_session_token_size: int | None = None
+    _contexts: tuple[_tokens.Reader, ...] = field(default=(), init=False, repr=False, compare=False)
 
     operation: ClassVar[str] = "AssumeRole"
 
@@ -85,6 +99,8 @@ class AssumeRole(RoleSessionHop):
         source_identity: str | None = None,
         mfa_serial: str | None = None,
         mfa_token: MfaToken | None = None,
+        provided_contexts: ContextsLike = (),
+        minimum_session_token_size: int | None = None,
     ) -> None:
         where = self._where(role_arn)
         self._set(
@@ -104,7 +120,22 @@ class AssumeRole(RoleSessionHop):
             source_identity=check.source_identity(where, source_identity),
             mfa_serial=serial,
             mfa_token=token,
+            minimum_session_token_size=check.minimum_session_token_size(
+                where, minimum_session_token_size
+            ),
         )
+        self._init_contexts(where, provided_contexts)
+
+    def _init_contexts(self, where: str, values: ContextsLike) -> None:
+        pairs = check.provided_contexts(where, values)
+        readers = []
+        for number, (_, assertion) in enumerate(pairs, 1):
+            name = f"provided_contexts[{number}] assertion"
+            value = _tokens.check_token(where, assertion, name=name, chars=ASSERTION_CHARS)
+            readers.append(
+                _tokens.Reader(where, file=None, value=value, name=name, chars=ASSERTION_CHARS)
+            )
+        self._set(provided_contexts=pairs, _contexts=tuple(readers))
 
     def limits(self, *, chained: bool) -> DurationLimits:
         if chained:
@@ -128,11 +159,17 @@ class AssumeRole(RoleSessionHop):
             TransitiveTagKeys=list(self.transitive_tag_keys),
             SourceIdentity=self.source_identity,
             SerialNumber=self.mfa_serial,
+            MinimumSessionTokenSize=self.minimum_session_token_size,
         )
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         """Call STS; with `mfa_serial`, the device's code is asked for now and only now."""
         params = self.request(duration=duration)
+        if self._contexts:
+            params["ProvidedContexts"] = [
+                {"ProviderArn": arn, "ContextAssertion": reader.read_for_call()}
+                for (arn, _), reader in zip(self.provided_contexts, self._contexts, strict=True)
+            ]
         if self.mfa_serial is None:
             return self._send(client, params)
         send = functools.partial(self._send, client)
@@ -140,7 +177,29 @@ class AssumeRole(RoleSessionHop):
 
     def cache_fields(self) -> Mapping[str, Any]:
         # The default name differs per process; keying on it would split a shared cache.
-        return {**super().cache_fields(), "RoleSessionName": self.session_name}
+        fields = {**super().cache_fields(), "RoleSessionName": self.session_name}
+        if self._contexts:
+            fields["ProvidedContexts"] = [
+                [arn, _tokens.token_digest("context", reader.read_for_key())]
+                for (arn, _), reader in zip(self.provided_contexts, self._contexts, strict=True)
+            ]
+        return fields
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        if any(reader.fixed for reader in self._contexts):
+            raise TypeError(
+                f"{self._where(self.role_arn)}: a hop holding a provided_contexts assertion as "
+                "fixed text is not picklable, since the pickle would carry the assertion: pass "
+                "a callable returning it (itself picklable, such as a module-level function)"
+            )
+        return super().__reduce_ex__(protocol)
+
+    def __copy__(self) -> AssumeRole:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AssumeRole:
+        """A copy holding no assertion read for this one, whether or not it pickles."""
+        return dataclasses.replace(self)
 
     def with_session_name(self, session_name: str | None) -> AssumeRole:
         """A copy of this hop with another RoleSessionName.
