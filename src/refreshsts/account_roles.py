@@ -103,6 +103,10 @@ class _SharedSource(Source):
             return self._hub.get_credentials()
         return self._inner.credentials()
 
+    def attach(self, **settings: Any) -> None:
+        """The inner source caches where the first session on it does (see Source.attach)."""
+        self._inner.attach(**settings)
+
     def identity(self, sts_client: Callable[[], Any]) -> str:
         """The hub chain's cache key names the principal without asking STS per account."""
         if self._hub is None:

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import ConfigurationError
-from ._credentials import rfc3339, snapshot
+from ._credentials import Snapshot, rfc3339, snapshot
 from ._options import add_role_options, build_session
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "guard_against_loops", "run", "write_version1"]
 
 STACK_ENV = "REFRESHSTS_CREDENTIAL_PROCESS_STACK"
 """Digests of the credential-process command lines running above this one."""
@@ -41,8 +41,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     session = build_session(args)
-    with _guard_against_loops(args.argv):
+    with guard_against_loops(args.argv):
         creds = snapshot(session)
+    write_version1(creds)
+    return 0
+
+
+def write_version1(creds: Snapshot) -> None:
+    """Print `creds` as the Version 1 JSON a credential_process prints, on stdout."""
     output: dict[str, Any] = {
         "Version": 1,
         "AccessKeyId": creds.access_key_id,
@@ -55,11 +61,10 @@ def run(args: argparse.Namespace) -> int:
     if creds.account_id is not None:
         output["AccountId"] = creds.account_id
     sys.stdout.write(json.dumps(output, indent=2) + "\n")
-    return 0
 
 
 @contextmanager
-def _guard_against_loops(argv: Sequence[str]) -> Iterator[None]:
+def guard_against_loops(argv: Sequence[str]) -> Iterator[None]:
     """Refuse to run inside an identical run of ourselves: a profile that sources itself.
 
     `AWS_PROFILE=x aws ...` with no `--source-profile` makes the default chain read profile
