@@ -107,7 +107,18 @@ class CredentialProcess(Source):
 
     @classmethod
     def of_profile(cls, profile: str, command: str) -> CredentialProcess:
-        """The `credential_process` of `profile`, which names it in logs and errors."""
+        """The `credential_process` of `profile`, which names it in logs and errors.
+
+        Args:
+            profile: The profile whose credentials the command gives.
+            command: Its credential_process line.
+
+        Returns:
+            A source running `command` with the default timeout.
+
+        Raises:
+            ConfigurationError: The line is empty or cannot be split into words.
+        """
         made = cls.__new__(cls)
         made._init(command, DEFAULT_TIMEOUT, profile=profile)
         return made
@@ -143,6 +154,12 @@ class CredentialProcess(Source):
 
         Sessions sharing this source share its credentials; callers waiting for a run of
         the command wait as long as it may take.
+
+        Args:
+            cache: Where the command's output is shared, under `cache_key()`.
+            windows: When to run the command again.
+            strategy: On demand or ahead of time.
+            listeners: Who hears of each run (as refreshes of hop 0).
         """
         with self._creds_lock:
             if self._creds is None:

@@ -196,6 +196,12 @@ class Source:
 
         botocore fetches and refreshes most sources' credentials itself, so they ignore it;
         a source whose fetches refreshsts makes (CredentialProcess) caches them there.
+
+        Args:
+            cache: The session's cache.
+            windows: The session's refresh windows.
+            strategy: The session's refresh strategy.
+            listeners: Who hears of the session's refreshes.
         """
 
     def close(self) -> None:
