@@ -22,7 +22,9 @@ from fixtures.credential_process import (
     version1,
 )
 from refreshsts import (
+    AccountRoles,
     AssumeRole,
+    BackgroundRefresh,
     ConfigurationError,
     CredentialProcess,
     FileCache,
@@ -412,3 +414,31 @@ def test_its_botocore_session_signs_with_the_printed_keys(world, proxied_aws_env
     with pytest.raises(ClientError, match="AccessDenied"):
         s3.list_objects_v2(Bucket=world.bucket)
     assert process.runs == 1
+
+
+def test_account_roles_take_it_as_their_source(world, proxied_aws_env, sts_proxy, process):
+    process.answer(version1(world.access_key_id, world.secret_access_key), expires_in=3600)
+    template = world.role_arn.replace(f"::{world.account_id}:", "::{account}:")
+    roles = AccountRoles(template, source=CredentialProcess(process.argv), region="us-west-2")
+    for _ in range(2):
+        s3 = roles.session(world.account_id).client("s3")
+        assert s3.list_objects_v2(Bucket=world.bucket)["KeyCount"] == 1
+    assert process.runs == 1
+    assert sts_proxy.signers("AssumeRole") == [world.access_key_id]
+    rebuilt = pickle.loads(pickle.dumps(roles))
+    assert rebuilt.session(world.account_id).client("s3").list_objects_v2(Bucket=world.bucket)
+    assert process.runs == 1, "the rebuilt source finds the output in the default cache"
+
+
+def test_callers_wait_as_long_as_the_command_may_run():
+    assert CredentialProcess("helper", timeout=100).credentials()._wait_timeout == 210
+    assert CredentialProcess("helper", timeout=5).credentials()._wait_timeout == 30
+    source = CredentialProcess("helper", timeout=2000)
+    source.attach(
+        cache=NoCache(),
+        windows=RefreshWindows(),
+        strategy=BackgroundRefresh(wait_timeout=20, prefetch=False),
+        listeners=Listeners(),
+    )
+    assert source.credentials()._wait_timeout == 3600
+    assert source.credentials()._strategy.prefetch is False

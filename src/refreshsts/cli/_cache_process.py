@@ -11,18 +11,16 @@ and errors reach the user; a failing COMMAND's exit status is ours, and nothing 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import signal
 import sys
 
-from .. import ConfigurationError, FileCache, OnDemandRefresh, RefreshWindows
-from .._temporary import NEVER_EXPIRES, TemporaryCredentials
+from .. import FileCache, OnDemandRefresh, RefreshWindows
 from ..credential_process import DEFAULT_TIMEOUT, MAX_TIMEOUT, CredentialProcess
 from ..credential_process import CredentialProcessFailed as Failed
 from ..events import Listeners
 from ._credential_process import guard_against_loops, write_version1
 from ._credentials import Snapshot
-from ._options import add_cache_dir
+from ._options import add_cache_dir, add_command, command_of
 
 __all__ = ["add_parser", "run"]
 
@@ -48,18 +46,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"stop COMMAND after this long (default: {DEFAULT_TIMEOUT:g}; up to "
         f"{MAX_TIMEOUT:g} for interactive sign-ins)",
     )
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    add_command(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    command = list(args.command)
-    if command[:1] == ["--"]:
-        command = command[1:]
-    if not command:
-        raise ConfigurationError(
-            "cache-process needs the command to wrap: refreshsts cache-process -- COMMAND [ARGS...]"
-        )
+    command = command_of(
+        args,
+        "cache-process needs the command to wrap: refreshsts cache-process -- COMMAND [ARGS...]",
+    )
     source = CredentialProcess(command, timeout=args.timeout)
     source.pass_stderr = True
     source.attach(
@@ -74,22 +69,8 @@ def run(args: argparse.Namespace) -> int:
     except Failed as exc:
         sys.stderr.write(f"refreshsts: error: {exc}\n")
         return _status(exc.returncode)
-    write_version1(_snapshot(creds))
+    write_version1(Snapshot.of(creds))
     return 0
-
-
-def _snapshot(creds: TemporaryCredentials) -> Snapshot:
-    expiration = None
-    if creds.expiration < NEVER_EXPIRES:
-        expiration = _dt.datetime.fromtimestamp(creds.expiration, _dt.timezone.utc)
-    return Snapshot(
-        creds.access_key_id,
-        creds.secret_access_key,
-        creds.session_token,
-        expiration,
-        creds.arn,
-        creds.account_id,
-    )
 
 
 def _status(returncode: int) -> int:
