@@ -38,7 +38,7 @@ from .credentials import RefreshingCredentials
 from .errors import ConfigurationError, RefreshError
 from .events import Listeners
 from .refresh import OnDemandRefresh, RefreshStrategy, RefreshWindows
-from .sources import Source, root_proof
+from .sources import Source, check_profile, root_proof
 
 if TYPE_CHECKING:
     from .caches import CredentialCache
@@ -95,36 +95,26 @@ class CredentialProcess(Source):
             words, no shell), or its words as a list.
         timeout: Seconds the command may run before it is stopped, above 0 and at most
             3600 (botocore waits forever); raise it for commands that sign in interactively.
+        profile: The profile whose `credential_process` this is: logs and errors name it,
+            and its region is the session's default.
 
     Raises:
-        ConfigurationError: `command` is empty or not text, or `timeout` is out of range.
+        ConfigurationError: `command` is empty or not text, `timeout` is out of range, or
+            `profile` names no profile.
     """
 
     pickles_itself: ClassVar[bool] = True
 
-    def __init__(self, command: str | Sequence[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self._init(command, timeout, profile=None)
-
-    @classmethod
-    def of_profile(cls, profile: str, command: str) -> CredentialProcess:
-        """The `credential_process` of `profile`, which names it in logs and errors.
-
-        Args:
-            profile: The profile whose credentials the command gives.
-            command: Its credential_process line.
-
-        Returns:
-            A source running `command` with the default timeout.
-
-        Raises:
-            ConfigurationError: The line is empty or cannot be split into words.
-        """
-        made = cls.__new__(cls)
-        made._init(command, DEFAULT_TIMEOUT, profile=profile)
-        return made
-
-    def _init(self, command: object, timeout: object, *, profile: str | None) -> None:
-        where = "CredentialProcess" if profile is None else f"profile {profile!r}"
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        profile: str | None = None,
+    ) -> None:
+        where = "CredentialProcess"
+        if profile is not None:
+            where = f"profile {check_profile(profile)!r}"
         self.argv = _argv(command, where)
         self.timeout = _timeout(timeout, where)
         self.command = command if isinstance(command, str) else shlex.join(self.argv)
@@ -366,13 +356,11 @@ def profile_process(profile: str, config: Mapping[str, Any]) -> CredentialProces
     command = config.get("credential_process")
     if command is None or any(key in config for key in _BEFORE_PROCESS):
         return None
-    return CredentialProcess.of_profile(profile, str(command))
+    return CredentialProcess(str(command), profile=profile)
 
 
 def _rebuild(command: str | list[str], timeout: float, profile: str | None) -> Source:
-    if profile is not None and isinstance(command, str):
-        return CredentialProcess.of_profile(profile, command)
-    return CredentialProcess(command, timeout=timeout)
+    return CredentialProcess(command, timeout=timeout, profile=profile)
 
 
 def _argv(command: object, where: str) -> tuple[str, ...]:

@@ -339,6 +339,8 @@ def test_profiles_with_credential_process_become_the_source(isolated_aws, proces
     isolated_aws.write_text("[profile bad]\ncredential_process = helper 'open\n")
     with pytest.raises(ConfigurationError, match=r"profile 'bad'.*cannot be split"):
         RefreshableSession(AssumeRole(ROLE), source="bad")
+    with pytest.raises(ConfigurationError, match="profile='nope': no such profile"):
+        CredentialProcess("helper", profile="nope")
     assert process.runs == 0, "nothing runs before the first request"
 
 
