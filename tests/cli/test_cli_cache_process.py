@@ -13,7 +13,7 @@ import boto3
 import pytest
 import time_machine
 from awscli.clidriver import create_clidriver
-from cli_helpers import REFRESHSTS, run
+from cli_helpers import AWS, REFRESHSTS, run
 
 from fixtures.credential_process import CountingProcess, rfc3339, version1
 from refreshsts import generate_key
@@ -187,3 +187,14 @@ def test_usage_errors_and_bad_output(args, message, capfd, tmp_path, monkeypatch
     status = main(args)
     assert status in (1, 2)
     assert message in capfd.readouterr().err
+
+
+def test_a_command_leading_back_to_itself_is_refused(tmp_path, aws_env):
+    inner = [*AWS, "sts", "get-caller-identity", "--profile", PROFILE]
+    line = shlex.join(
+        [*REFRESHSTS, "cache-process", "--cache-dir", str(tmp_path / "c"), "--", *inner]
+    )
+    aws_env.add_config(f"[profile {PROFILE}]\nregion = us-west-2\ncredential_process = {line}\n")
+    done = run(shlex.split(line), timeout=90)
+    assert done.returncode != 0
+    assert "cache-process is already running further up with the same command" in done.stderr

@@ -24,6 +24,12 @@ from ._options import add_cache_dir, add_command, command_of
 
 __all__ = ["add_parser", "run"]
 
+LOOP = (
+    "cache-process is already running further up with the same command: the credentials "
+    "COMMAND asks for lead back to this credential_process (does COMMAND use the profile "
+    "that runs it, or AWS_PROFILE name that profile?)"
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         listeners=Listeners(),
     )
     try:
-        with guard_against_loops(args.argv):
+        with guard_against_loops(args.argv, LOOP):
             creds = source.credentials().get_temporary_credentials()
     except Failed as exc:
         sys.stderr.write(f"refreshsts: error: {exc}\n")

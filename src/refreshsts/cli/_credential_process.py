@@ -23,6 +23,11 @@ __all__ = ["add_parser", "guard_against_loops", "run", "write_version1"]
 
 STACK_ENV = "REFRESHSTS_CREDENTIAL_PROCESS_STACK"
 """Digests of the credential-process command lines running above this one."""
+LOOP = (
+    "credential-process is already running further up with the same options: the source "
+    "credentials lead back to this credential_process (is AWS_PROFILE set to the profile that "
+    "runs it?); give --source-profile a profile that holds keys"
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,8 +69,9 @@ def write_version1(creds: Snapshot) -> None:
 
 
 @contextmanager
-def guard_against_loops(argv: Sequence[str]) -> Iterator[None]:
-    """Refuse to run inside an identical run of ourselves: a profile that sources itself.
+def guard_against_loops(argv: Sequence[str], loop: str = LOOP) -> Iterator[None]:
+    """Refuse to run inside an identical run of ourselves (saying `loop`): a profile that
+    sources itself.
 
     `AWS_PROFILE=x aws ...` with no `--source-profile` makes the default chain read profile
     x, whose credential_process is this very command line, and so on forever.
@@ -73,11 +79,7 @@ def guard_against_loops(argv: Sequence[str]) -> Iterator[None]:
     digest = hashlib.sha256(json.dumps(list(argv)).encode()).hexdigest()[:16]
     stack = [entry for entry in os.environ.get(STACK_ENV, "").split(",") if entry]
     if digest in stack:
-        raise ConfigurationError(
-            "credential-process is already running further up with the same options: the "
-            "source credentials lead back to this credential_process (is AWS_PROFILE set to "
-            "the profile that runs it?); give --source-profile a profile that holds keys"
-        )
+        raise ConfigurationError(loop)
     previous = os.environ.get(STACK_ENV)
     os.environ[STACK_ENV] = ",".join([*stack, digest])
     try:
