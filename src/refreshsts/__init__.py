@@ -26,6 +26,7 @@ from .caches import (
     set_default_cache,
 )
 from .container_credentials import ContainerCredentials
+from .credential_process import CredentialProcess
 from .credential_server import CredentialServer
 from .credentials import RefreshingCredentials
 from .durations import MAX, DurationLike, parse_duration
@@ -96,3 +97,4 @@ __all__ = [
     "parse_duration",
     "set_default_cache",
 ]
+__all__ += ["CredentialProcess"]

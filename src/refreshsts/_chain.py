@@ -201,6 +201,7 @@ class Chain:
         self._sts_config = sts_client_config(sts_config)
         self._waiting_sts_config = sts_client_config(sts_config, waiting=True)
         self._sts_endpoint_url = sts_endpoint_url
+        source.attach(cache=cache, windows=windows, strategy=strategy, listeners=listeners)
         self.wrap_sts_client: WrapStsClient | None = getattr(source, "wrap_sts_client", None)
         """Given the maker of a new STS client and whether it is for a waiting first fetch,
         the client to use: a source may share one among chains or rate-limit them

@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TemporaryCredentials", "account_of"]
+__all__ = ["NEVER_EXPIRES", "TemporaryCredentials", "account_of"]
 
 FORMAT_VERSION = 1
+NEVER_EXPIRES = 253402300799.0
+"""9999-12-31T23:59:59Z: the expiration of keys handed out without one (a credential_process
+printing no Expiration). They are held by their process and never stored in a cache."""
 
 
 @dataclass(frozen=True)

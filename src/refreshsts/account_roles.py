@@ -107,6 +107,10 @@ class _SharedSource(Source):
         """`inner`'s own hops (RolesAnywhere's CreateSession) lead only the chain it roots."""
         return () if self._hub is not None else self._inner.leading_hops()
 
+    def attach(self, **settings: Any) -> None:
+        """The inner source caches where the first session on it does (see Source.attach)."""
+        self._inner.attach(**settings)
+
     def identity(self, sts_client: Callable[[], Any]) -> str:
         """The hub chain's cache key names the principal without asking STS per account."""
         if self._hub is None:

@@ -254,6 +254,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         """Stop refreshing ahead of time and close cached clients' connections."""
         for creds in self._chain.credentials:
             creds.close()
+        self._source.close()
         with self._client_lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
@@ -382,9 +383,10 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         Reads `role_arn`, `source_profile` (recursively), `credential_source`, `external_id`,
         `mfa_serial`, `duration_seconds`, `role_session_name`, `web_identity_token_file`,
         `region` and `sts_regional_endpoints` into hops, so the chain gets refreshsts's
-        refresh and caching. `overrides` are this class's keyword options (`cache=`,
-        `duration=`, `region=`, ...) plus `mfa_token=`, a callable returning the current MFA
-        code.
+        refresh and caching; a root profile whose credentials come from
+        `credential_process` becomes a CredentialProcess, cached like a hop. `overrides`
+        are this class's keyword options (`cache=`, `duration=`, `region=`, ...) plus
+        `mfa_token=`, a callable returning the current MFA code.
 
         Args:
             name: The profile, as in ``~/.aws/config``.

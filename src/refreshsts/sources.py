@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import boto3
 import botocore.session
-from botocore.credentials import Credentials, RefreshableCredentials
+from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 
 from ._internal import forks
 from ._internal.botocore_sessions import new_botocore_session
 from .errors import ConfigurationError, RefreshError
 
 if TYPE_CHECKING:
+    from .caches import CredentialCache
+    from .events import Listeners
     from .hops import Hop
+    from .refresh import RefreshStrategy, RefreshWindows
 
 __all__ = ["EndpointSource", "Source", "SourceLike", "resolve_source"]
 
@@ -147,9 +150,7 @@ class Source:
             if self._identity is not None:
                 return self._identity
         frozen = self.credentials().get_frozen_credentials()
-        proof = hmac.new(
-            frozen.secret_key.encode(), b"refreshsts root\0" + frozen.access_key.encode(), "sha256"
-        ).hexdigest()
+        proof = root_proof(frozen)
         if not frozen.token:
             digest = hashlib.sha256(frozen.access_key.encode()).hexdigest()
             identity = f"access-key:{digest}:{proof}"
@@ -191,6 +192,29 @@ class Source:
             An empty tuple for most sources; RolesAnywhere gives its CreateSession.
         """
         return ()
+
+    def attach(
+        self,
+        *,
+        cache: CredentialCache,
+        windows: RefreshWindows,
+        strategy: RefreshStrategy,
+        listeners: Listeners,
+    ) -> None:
+        """Hear of a session built on this source, with its cache and refresh settings.
+
+        botocore fetches and refreshes most sources' credentials itself, so they ignore it;
+        a source whose fetches refreshsts makes (CredentialProcess) caches them there.
+
+        Args:
+            cache: The session's cache.
+            windows: The session's refresh windows.
+            strategy: The session's refresh strategy.
+            listeners: Who hears of the session's refreshes.
+        """
+
+    def close(self) -> None:
+        """Stop refreshing ahead of time, when the source does (its session is closed)."""
 
     def recipe(self) -> tuple[str, SourceLike]:
         """What a pickle carries to rebuild this source: never a key."""
@@ -257,6 +281,13 @@ class EndpointSource(Source):
     def _load(self) -> Credentials:
         """Fetch the credentials from the endpoint; any failure is a RefreshError."""
         raise NotImplementedError
+
+
+def root_proof(frozen: ReadOnlyCredentials) -> str:
+    """An HMAC of the key id under the secret key: only a holder of the secret can make it."""
+    return hmac.new(
+        frozen.secret_key.encode(), b"refreshsts root\0" + frozen.access_key.encode(), "sha256"
+    ).hexdigest()
 
 
 def check_profile(profile: object, *, param: str = "profile") -> str:
@@ -328,6 +359,9 @@ def resolve_source(source: SourceLike) -> Source:
             raise ConfigurationError("source='' is not a profile name: pass a name or None")
         found = Source(profile=source, label=f"profile {source!r}")
         _require_profile("source", source, found.botocore_session)
+        process = _process_of(found.botocore_session, source)
+        if process is not None:
+            return process
         found.role_session = profile_role_session(found.botocore_session, source)
         found.temporary = profile_temporary(found.botocore_session, source)
         return found
@@ -340,6 +374,17 @@ def resolve_source(source: SourceLike) -> Source:
         "refreshsts.InstanceMetadata(), refreshsts.ContainerCredentials() or None for the "
         "default credential chain"
     )
+
+
+def _process_of(session: botocore.session.Session, profile: str) -> Source | None:
+    """`profile`'s credential_process as a CredentialProcess, cached, when it is its source."""
+    from .credential_process import profile_process  # noqa: PLC0415 - it builds on Source
+
+    try:
+        config = session.full_config.get("profiles", {}).get(profile, {})
+    except Exception:
+        return None
+    return profile_process(profile, config)
 
 
 def profile_role_session(session: botocore.session.Session, profile: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The `refreshsts` command: credential_process, export, exec, serve, whoami and status.
+"""The `refreshsts` command: credential_process, export, exec, serve, whoami, status and more.
 
 Each command lives in its own module and registers a subparser; `main` turns refreshsts
 errors into a message on stderr and an exit status, never a traceback or a secret:
@@ -17,7 +17,7 @@ from typing import Any
 from .. import ConfigurationError, RefreshError, __version__
 from .._internal.sts_progress import NOTICE
 from .._internal.withheld import withheld
-from . import _cache, _credential_process, _exec, _export, _serve, _status
+from . import _cache, _cache_process, _credential_process, _exec, _export, _serve, _status
 from ._words import in_cli_words
 
 __all__ = ["main"]
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve.add_parser(subparsers)
     _status.add_parsers(subparsers)
     _cache.add_parser(subparsers)
+    _cache_process.add_parser(subparsers)
     _verbose_after_commands(subparsers)
     return parser
 

@@ -16,13 +16,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import ConfigurationError
-from ._credentials import rfc3339, snapshot
+from ._credentials import Snapshot, rfc3339, snapshot
 from ._options import add_role_options, build_session
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "guard_against_loops", "run", "write_version1"]
 
 STACK_ENV = "REFRESHSTS_CREDENTIAL_PROCESS_STACK"
 """Digests of the credential-process command lines running above this one."""
+LOOP = (
+    "credential-process is already running further up with the same options: the source "
+    "credentials lead back to this credential_process (is AWS_PROFILE set to the profile that "
+    "runs it?); give --source-profile a profile that holds keys"
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,8 +46,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     session = build_session(args)
-    with _guard_against_loops(args.argv):
+    with guard_against_loops(args.argv):
         creds = snapshot(session)
+    write_version1(creds)
+    return 0
+
+
+def write_version1(creds: Snapshot) -> None:
+    """Print `creds` as the Version 1 JSON a credential_process prints, on stdout."""
     output: dict[str, Any] = {
         "Version": 1,
         "AccessKeyId": creds.access_key_id,
@@ -55,12 +66,12 @@ def run(args: argparse.Namespace) -> int:
     if creds.account_id is not None:
         output["AccountId"] = creds.account_id
     sys.stdout.write(json.dumps(output, indent=2) + "\n")
-    return 0
 
 
 @contextmanager
-def _guard_against_loops(argv: Sequence[str]) -> Iterator[None]:
-    """Refuse to run inside an identical run of ourselves: a profile that sources itself.
+def guard_against_loops(argv: Sequence[str], loop: str = LOOP) -> Iterator[None]:
+    """Refuse to run inside an identical run of ourselves (saying `loop`): a profile that
+    sources itself.
 
     `AWS_PROFILE=x aws ...` with no `--source-profile` makes the default chain read profile
     x, whose credential_process is this very command line, and so on forever.
@@ -68,11 +79,7 @@ def _guard_against_loops(argv: Sequence[str]) -> Iterator[None]:
     digest = hashlib.sha256(json.dumps(list(argv)).encode()).hexdigest()[:16]
     stack = [entry for entry in os.environ.get(STACK_ENV, "").split(",") if entry]
     if digest in stack:
-        raise ConfigurationError(
-            "credential-process is already running further up with the same options: the "
-            "source credentials lead back to this credential_process (is AWS_PROFILE set to "
-            "the profile that runs it?); give --source-profile a profile that holds keys"
-        )
+        raise ConfigurationError(loop)
     previous = os.environ.get(STACK_ENV)
     os.environ[STACK_ENV] = ",".join([*stack, digest])
     try:

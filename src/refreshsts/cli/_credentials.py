@@ -6,7 +6,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 
 from .. import RefreshableSession
-from .._temporary import account_of
+from .._temporary import NEVER_EXPIRES, TemporaryCredentials, account_of
 
 __all__ = ["Snapshot", "account_of", "rfc3339", "role_arn_of", "snapshot"]
 
@@ -22,6 +22,21 @@ class Snapshot:
     arn: str | None
     account_id: str | None = None
 
+    @classmethod
+    def of(cls, credentials: TemporaryCredentials) -> Snapshot:
+        """What `credentials` hold; keys that never expire have no expiration."""
+        expiration = None
+        if credentials.expiration < NEVER_EXPIRES:
+            expiration = _dt.datetime.fromtimestamp(credentials.expiration, _dt.timezone.utc)
+        return cls(
+            credentials.access_key_id,
+            credentials.secret_access_key,
+            credentials.session_token,
+            expiration,
+            credentials.arn,
+            credentials.account_id,
+        )
+
 
 def snapshot(session: RefreshableSession) -> Snapshot:
     """The session's current credentials, refreshed first when they are due.
@@ -33,15 +48,7 @@ def snapshot(session: RefreshableSession) -> Snapshot:
     frozen = credentials.get_frozen_credentials()
     current = getattr(credentials, "credentials", None)
     if current is not None and current.access_key_id == frozen.access_key:
-        expiration = _dt.datetime.fromtimestamp(current.expiration, _dt.timezone.utc)
-        return Snapshot(
-            frozen.access_key,
-            frozen.secret_key,
-            frozen.token,
-            expiration,
-            current.arn,
-            current.account_id,
-        )
+        return Snapshot.of(current)
     return Snapshot(
         frozen.access_key,
         frozen.secret_key,

@@ -17,7 +17,6 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from types import FrameType
 
-from .. import ConfigurationError
 from .._internal.default_chain import (
     CONFIG_CREDENTIAL_KEYS,
     config_file,
@@ -25,7 +24,7 @@ from .._internal.default_chain import (
     section_has,
 )
 from ._credentials import snapshot
-from ._options import add_role_options, build_session
+from ._options import add_command, add_role_options, build_session, command_of
 from ._server import CredentialServer
 
 __all__ = ["add_parser", "child_environment", "run"]
@@ -69,16 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ),
     )
     add_role_options(parser)
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    add_command(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    command = list(args.command)
-    if command[:1] == ["--"]:
-        command = command[1:]
-    if not command:
-        raise ConfigurationError("exec needs a command: refreshsts exec --role-arn ARN -- CMD")
+    command = command_of(args, "exec needs a command: refreshsts exec --role-arn ARN -- CMD")
     session = build_session(args)
     snapshot(session)  # fail before starting the command when no credentials can be had
     region = args.region

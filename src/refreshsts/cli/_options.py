@@ -21,8 +21,10 @@ from ..hops import default_session_name
 __all__ = [
     "add_cache_dir",
     "add_cache_options",
+    "add_command",
     "add_role_options",
     "build_session",
+    "command_of",
     "has_role",
     "open_cache",
     "sts_config",
@@ -90,6 +92,21 @@ def add_cache_dir(group: argparse._ActionsContainer) -> None:
         metavar="DIR",
         help="FileCache directory (default: $XDG_CACHE_HOME/refreshsts or ~/.cache/refreshsts)",
     )
+
+
+def add_command(parser: argparse.ArgumentParser) -> None:
+    """`-- COMMAND [ARGS...]`: everything after the options, `--` included."""
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+
+
+def command_of(args: argparse.Namespace, missing: str) -> list[str]:
+    """The words of COMMAND without the `--` before them; ConfigurationError(`missing`) if none."""
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise ConfigurationError(missing)
+    return command
 
 
 def has_role(args: argparse.Namespace) -> bool:

@@ -1,0 +1,463 @@
+"""CredentialProcess: a `credential_process` command as the root of a chain, cached like a hop.
+
+botocore runs a profile's credential_process again whenever its credentials near expiry, in
+every process, and waits for it forever. Here the command's Version 1 JSON goes through the
+session's cache under a key naming the command line, the program it resolves to, the user
+and the host, so the processes of one user sharing a FileCache run it once per credential
+lifetime, and a run that outlasts `timeout` is stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import getpass
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import botocore.session
+from botocore.compat import compat_shell_split
+from botocore.utils import parse_timestamp
+
+from ._internal import forks
+from ._internal.botocore_sessions import new_botocore_session
+from ._temporary import NEVER_EXPIRES, TemporaryCredentials
+from .caches import NoCache
+from .credentials import RefreshingCredentials
+from .errors import ConfigurationError, RefreshError
+from .events import Listeners
+from .refresh import OnDemandRefresh, RefreshStrategy, RefreshWindows
+from .sources import Source, check_profile, root_proof
+
+if TYPE_CHECKING:
+    from .caches import CredentialCache
+
+__all__ = ["CredentialProcess", "CredentialProcessFailed", "profile_process"]
+
+DEFAULT_TIMEOUT = 60.0
+MAX_TIMEOUT = 3600.0
+STDERR_SHOWN = 2000
+"""Characters of a failed command's stderr a RefreshError quotes (its end, where errors are)."""
+_SHOWN = 80
+_BEFORE_PROCESS = (
+    "role_arn",
+    "aws_access_key_id",
+    "web_identity_token_file",
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+    "sso_role_name",
+    "login_session",
+)
+"""Settings botocore reads a profile's credentials from before (or instead of) its process."""
+_REAP_WAIT = 1.0
+
+
+class CredentialProcessFailed(RefreshError):
+    """The command exited with a status other than 0 (`returncode`; negative: a signal)."""
+
+    def __init__(self, message: str, *, returncode: int, description: str) -> None:
+        super().__init__(message, hop=0, description=description)
+        self.returncode = returncode
+
+
+class CredentialProcess(Source):
+    """Credentials printed by a command, as `credential_process` in ``~/.aws/config`` runs it.
+
+    The command prints the Version 1 JSON (``Version``, ``AccessKeyId``,
+    ``SecretAccessKey``, ``SessionToken``, ``Expiration``, ``AccountId``). Credentials with
+    an Expiration go through the session's cache like a hop's: with a FileCache, the
+    processes of this user run the command once while they are fresh (before their advisory
+    window), and an expired answer is never used. Without an Expiration they never expire,
+    as in botocore: the command runs once per process and its keys are never written to a
+    cache, since such keys are usually an IAM user's long-term ones that a secret store
+    hands out so that they stay off disk. The cache key is a digest of the command line, the
+    program it resolves to, the user id and the host name: no secret goes in, and an entry
+    only serves the user and host that ran the command (FileCache refuses files others
+    could write; with a key, an entry changed by anyone fails authentication and the command
+    runs again). The command inherits this process's environment and working directory,
+    which are not in the key: a command whose output depends on them should name what it
+    depends on in its arguments.
+
+    Args:
+        command: The command line, split as botocore splits `credential_process` (shell
+            words, no shell), or its words as a list.
+        timeout: Seconds the command may run before it is stopped, above 0 and at most
+            3600 (botocore waits forever); raise it for commands that sign in interactively.
+        profile: The profile whose `credential_process` this is: logs and errors name it,
+            and its region is the session's default.
+
+    Raises:
+        ConfigurationError: `command` is empty or not text, `timeout` is out of range, or
+            `profile` names no profile.
+    """
+
+    pickles_itself: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        profile: str | None = None,
+    ) -> None:
+        where = "CredentialProcess"
+        if profile is not None:
+            where = f"profile {check_profile(profile)!r}"
+        self.argv = _argv(command, where)
+        self.timeout = _timeout(timeout, where)
+        self.command = command if isinstance(command, str) else shlex.join(self.argv)
+        self._given: str | list[str] = command if isinstance(command, str) else list(self.argv)
+        shown = _shown(self.command)
+        label = f"credential_process {shown}"
+        if profile is not None:
+            label = f"{label} of profile {profile!r}"
+        super().__init__(profile=profile, label=label)
+        self.pass_stderr = False
+        """True (the CLI's choice): the command's stderr goes to ours, not into errors."""
+        self._creds_lock = threading.Lock()
+        self._creds: RefreshingCredentials | None = None
+        forks.reset_in_child(self, "_lock", "_creds_lock")
+
+    # -- how sessions use it --------------------------------------------------------------
+
+    def attach(
+        self,
+        *,
+        cache: CredentialCache,
+        windows: RefreshWindows,
+        strategy: RefreshStrategy,
+        listeners: Listeners,
+    ) -> None:
+        """Fetch through the first attaching session's cache, windows and strategy.
+
+        Sessions sharing this source share its credentials; callers waiting for a run of
+        the command wait as long as it may take.
+
+        Args:
+            cache: Where the command's output is shared, under `cache_key()`.
+            windows: When to run the command again.
+            strategy: On demand or ahead of time.
+            listeners: Who hears of each run (as refreshes of hop 0).
+        """
+        with self._creds_lock:
+            if self._creds is None:
+                self._creds = self._refreshing(cache, windows, strategy, listeners)
+
+    def credentials(self) -> RefreshingCredentials:
+        """The command's credentials, run (or read from the cache) on first use.
+
+        Returns:
+            Refreshing credentials; without a session attached, uncached.
+        """
+        with self._creds_lock:
+            if self._creds is None:
+                self._creds = self._refreshing(
+                    NoCache(), RefreshWindows(), OnDemandRefresh(), Listeners()
+                )
+            return self._creds
+
+    def close(self) -> None:
+        """Stop refreshing ahead of time; reads still run the command when due."""
+        with self._creds_lock:
+            if self._creds is not None:
+                self._creds.close()
+
+    @property
+    def botocore_session(self) -> botocore.session.Session:
+        """A botocore session signing with the command's credentials."""
+        with self._lock:
+            if self._session is None:
+                self._session = new_botocore_session(
+                    profile=self.profile, credentials=self.credentials()
+                )
+            return self._session
+
+    def identity(self, sts_client: Callable[[], Any]) -> str:
+        """The command's cache key and a proof of the keys it printed; STS is not asked.
+
+        Args:
+            sts_client: Unused: the command line names the principal.
+
+        Returns:
+            A secret-free name that changes whenever the command's keys do.
+        """
+        frozen = self.credentials().get_frozen_credentials()
+        return f"credential-process:{self.cache_key()}:{root_proof(frozen)}"
+
+    def cache_key(self) -> str:
+        """A digest of the command line, its program, the user and the host; no secret.
+
+        Returns:
+            A SHA-256 hex digest.
+        """
+        material = {
+            "source": "credential_process",
+            "argv": list(self.argv),
+            "program": _program(self.argv[0]),
+            "user": os.geteuid() if hasattr(os, "geteuid") else getpass.getuser(),
+            "host": socket.gethostname(),
+        }
+        text = json.dumps(material, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def fetch(self) -> TemporaryCredentials:
+        """Run the command and read its Version 1 JSON.
+
+        Returns:
+            The credentials it printed; without an Expiration, expiring at NEVER_EXPIRES.
+
+        Raises:
+            CredentialProcessFailed: It exited with another status than 0.
+            RefreshError: It could not start, ran past `timeout`, or printed no valid
+                Version 1 JSON; the message never quotes its output.
+        """
+        issued = time.time()
+        return self._parse(self._run(), issued)
+
+    # -- running the command ----------------------------------------------------------------
+
+    def _refreshing(
+        self,
+        cache: CredentialCache,
+        windows: RefreshWindows,
+        strategy: RefreshStrategy,
+        listeners: Listeners,
+    ) -> RefreshingCredentials:
+        return RefreshingCredentials(
+            self.fetch,
+            cache=cache,
+            cache_key=self.cache_key,
+            label=self.label,
+            hop=0,
+            windows=windows,
+            strategy=_patient(strategy, self.timeout),
+            listeners=listeners,
+        )
+
+    def _run(self) -> bytes:
+        try:
+            process = subprocess.Popen(  # noqa: S603 - the user's own command, no shell
+                self.argv,
+                stdout=subprocess.PIPE,
+                stderr=None if self.pass_stderr else subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise self._error(
+                f"{self.label} could not start: {exc.strerror or type(exc).__name__}"
+            ) from None
+        try:
+            stdout, stderr = process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            raise self._error(
+                f"{self.label} did not finish within {self.timeout:g} s and was stopped "
+                "(raise the timeout if it signs in interactively)"
+            ) from None
+        except BaseException:
+            _stop(process)
+            raise
+        if process.returncode != 0:
+            raise CredentialProcessFailed(
+                f"{self.label} {_exit(process.returncode)}{_quoted(stderr)}",
+                returncode=process.returncode,
+                description=self.label,
+            )
+        return stdout
+
+    def _parse(self, stdout: bytes, issued: float) -> TemporaryCredentials:
+        """The credentials in `stdout`; errors name fields, never values."""
+        try:
+            parsed = json.loads(stdout.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise self._error(f"{self.label} printed output that is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise self._error(
+                f"{self.label} did not print JSON ({exc.msg} at line {exc.lineno} column "
+                f"{exc.colno}); its output is not shown, since it may hold credentials"
+            ) from None
+        if not isinstance(parsed, Mapping):
+            raise self._error(f"{self.label} printed a JSON {type(parsed).__name__}, not an object")
+        version = parsed.get("Version")
+        if type(version) is not int or version != 1:
+            shown = repr(version) if type(version) is int else f"a {type(version).__name__}"
+            raise self._error(
+                f"{self.label} printed Version {shown}; only Version 1 (a JSON number) is known"
+            )
+        missing = [
+            name
+            for name in ("AccessKeyId", "SecretAccessKey")
+            if not isinstance(parsed.get(name), str) or not parsed[name]
+        ]
+        for name in ("SessionToken", "AccountId"):
+            if parsed.get(name) is not None and not isinstance(parsed[name], str):
+                missing.append(name)
+        if missing:
+            raise self._error(
+                f"{self.label} printed no text for {' and '.join(missing)} (Version 1 needs "
+                "AccessKeyId and SecretAccessKey; SessionToken and AccountId are optional text)"
+            )
+        return TemporaryCredentials(
+            access_key_id=parsed["AccessKeyId"],
+            secret_access_key=parsed["SecretAccessKey"],
+            session_token=parsed.get("SessionToken") or None,
+            expiration=self._expiration(parsed.get("Expiration"), issued),
+            issued=issued,
+            account_id=parsed.get("AccountId") or None,
+        )
+
+    def _expiration(self, value: object, issued: float) -> float:
+        if value is None:
+            return NEVER_EXPIRES
+        try:
+            if not isinstance(value, str):
+                raise TypeError(type(value).__name__)
+            moment = parse_timestamp(value)
+        except (TypeError, ValueError, OverflowError):
+            raise self._error(
+                f"{self.label} printed an Expiration that is not an RFC 3339 timestamp"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=_dt.timezone.utc)
+        expires = float(moment.timestamp())
+        if expires <= issued:
+            raise self._error(
+                f"{self.label} printed credentials that expired at "
+                f"{moment.astimezone(_dt.timezone.utc).isoformat()}: nothing was used"
+            )
+        return expires
+
+    # -- hygiene ----------------------------------------------------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self._given, self.timeout, self.profile))
+
+    def __repr__(self) -> str:
+        return f"CredentialProcess({_shown(self.command)!r}, timeout={self.timeout:g})"
+
+
+def profile_process(profile: str, config: Mapping[str, Any]) -> CredentialProcess | None:
+    """Profile `profile`'s credential_process, when it is what gives the profile credentials.
+
+    A profile that also assumes a role, holds keys or signs in another way is left to
+    botocore, which prefers those (keys in the credentials file come before the process).
+    """
+    command = config.get("credential_process")
+    if command is None or any(key in config for key in _BEFORE_PROCESS):
+        return None
+    return CredentialProcess(str(command), profile=profile)
+
+
+def _rebuild(command: str | list[str], timeout: float, profile: str | None) -> Source:
+    return CredentialProcess(command, timeout=timeout, profile=profile)
+
+
+def _argv(command: object, where: str) -> tuple[str, ...]:
+    """The words of `command`: split like botocore's ProcessProvider, or checked as given."""
+    if isinstance(command, str):
+        try:
+            words = compat_shell_split(command)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{where}: credential_process {_shown(command)!r} cannot be split into words: {exc}"
+            ) from None
+    elif isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
+        words = list(command)
+        wrong = [type(word).__name__ for word in words if not isinstance(word, str)]
+        if wrong:
+            raise ConfigurationError(
+                f"{where}: every word of the command must be text, not {', '.join(wrong)}"
+            )
+    else:
+        raise ConfigurationError(
+            f"{where}: the command must be text (a credential_process line) or a list of "
+            f"words, not {type(command).__name__}"
+        )
+    if not words or not words[0]:
+        raise ConfigurationError(f"{where}: the command is empty: name the program to run")
+    return tuple(words)
+
+
+def _timeout(timeout: object, where: str) -> float:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise ConfigurationError(
+            f"{where}: timeout={timeout!r} must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:g}"
+        )
+    return float(timeout)
+
+
+def _patient(strategy: RefreshStrategy, timeout: float) -> RefreshStrategy:
+    """`strategy`, waiting long enough for a run of the command another caller started.
+
+    A caller gives up on the cache lock after half its `wait_timeout`; were that shorter than
+    the command may run, several processes would run an interactive sign-in at once.
+    """
+    wait = min(MAX_TIMEOUT, 2 * timeout + 10)
+    if strategy.wait_timeout >= wait or not dataclasses.is_dataclass(strategy):
+        return strategy
+    if "wait_timeout" not in {field.name for field in dataclasses.fields(strategy)}:
+        return strategy
+    patient: RefreshStrategy = dataclasses.replace(strategy, wait_timeout=wait)
+    return patient
+
+
+def _program(word: str) -> str:
+    """The file `word` runs: a path made absolute, else what PATH finds, else the word."""
+    if os.sep in word or (os.altsep is not None and os.altsep in word):
+        return os.path.abspath(word)
+    return shutil.which(word) or word
+
+
+def _shown(command: str) -> str:
+    """The command line as logs and errors show it: cut short, never in full."""
+    return command if len(command) <= _SHOWN else command[: _SHOWN - 3] + "..."
+
+
+def _exit(returncode: int) -> str:
+    if returncode < 0:
+        with suppress(ValueError):
+            return f"was stopped by {signal.Signals(-returncode).name}"
+        return f"was stopped by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+def _quoted(stderr: bytes | None) -> str:
+    """The end of the command's stderr, or where to find it when it was not captured."""
+    if stderr is None:
+        return " (its stderr is above)"
+    text = stderr.decode("utf-8", "replace").strip()
+    if not text:
+        return " and wrote nothing to stderr"
+    if len(text) > STDERR_SHOWN:
+        text = "..." + text[-STDERR_SHOWN:]
+    return f": {text}"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill `process` and reap it, without waiting on pipes a child of its own holds open."""
+    with suppress(OSError):
+        process.kill()
+    with suppress(subprocess.TimeoutExpired, OSError, ValueError):
+        process.communicate(timeout=_REAP_WAIT)
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            with suppress(OSError):
+                pipe.close()
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=_REAP_WAIT)
