@@ -243,3 +243,30 @@ def test_a_session_without_credentials_is_refused(
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigurationError, match="the session has no credentials"):
         tokens.aws_web_identity(boto3.Session(region_name="us-west-2"), AUDIENCE)
+
+
+def test_an_answer_botocore_cannot_parse_never_quotes_its_token(
+    world, issuer: WebIdentityTokenIssuer, sts_proxy: StsProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """botocore's ResponseParserError quotes the body: a cut-short answer holds a new JWT."""
+    secret = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJuZXcifQ.NEW-TOKEN-SIGNATURE"
+    cut_short = (
+        "<GetWebIdentityTokenResponse><GetWebIdentityTokenResult>"
+        f"<WebIdentityToken>{secret}</WebIdentityToken><Expiration>2030-01-01T00:00:00Z</Expir"
+    ).encode()
+    session = boto3.Session(profile_name="ststestprofile", region_name="us-west-2")
+    provider = tokens.aws_web_identity(session, AUDIENCE)
+    with clock() as traveller:
+        first = provider()
+        sts_proxy.inject(
+            ("raw", 200, cut_short), ("raw", 200, cut_short), action="GetWebIdentityToken"
+        )
+        traveller.shift(250)
+        assert provider() == first, "the token in hand still serves"
+        traveller.shift(47)
+        with pytest.raises(RefreshError, match="ResponseParserError") as caught:
+            provider()
+    assert secret not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert secret not in str(caught.value.__context__), "only the stand-in, never the body"
+    assert secret not in caplog.text

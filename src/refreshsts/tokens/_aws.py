@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
-from .._internal import expired_token, forks, sts_progress
+from .._internal import expired_token, forks, sts_progress, withheld
 from .._internal.botocore_sessions import new_botocore_session, sts_client_config
 from .._regions import check_region
 from ..credentials import RefreshingCredentials
@@ -155,7 +156,9 @@ class AwsWebIdentityToken:
             params["Tags"] = [{"Key": key, "Value": value} for key, value in self.tags]
         asked = time.time()
         try:
-            answer = self._client.get_web_identity_token(**params)
+            answer = withheld.calling(lambda: self._client.get_web_identity_token(**params))
+        except ResponseParserError as exc:  # the stand-in: the token stays out of it
+            raise RefreshError(f"{self._label()}: {type(exc).__name__}: {exc}") from None
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "?")
