@@ -81,6 +81,12 @@ def _signer() -> Any:
         ) from None
 
 
+_PATH_MAX = 4096
+_CERTIFICATE_BLOCK = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.S
+)
+
+
 @dataclass(frozen=True)
 class _Pem:
     """A certificate or key given as a path (read at every use) or as its bytes (held)."""
@@ -96,15 +102,29 @@ class _Pem:
         if isinstance(value, (bytes, bytearray, memoryview)):
             if not value:
                 raise ConfigurationError(f"{_WHERE}: {name} is empty")
-            return cls(name, None, bytes(value))
+            return cls(name, None, cls._held(name, bytes(value)))
         if isinstance(value, str) and value.strip():
-            if value.lstrip().startswith("-----BEGIN"):
-                return cls(name, None, value.encode())
+            # Key text that is no PEM (openssl pkcs12 output, bare base64) must never be
+            # taken for a path: an error would then quote it.
+            if "-----BEGIN" in value or "\n" in value or len(value) > _PATH_MAX:
+                return cls(name, None, cls._held(name, value.encode()))
             return cls(name, value, None)
         raise ConfigurationError(
             f"{_WHERE}: {name} must be a file's path (text or a pathlib.Path) or the PEM itself "
             f"(bytes, or text starting with '-----BEGIN'), not {_shown(name, value)}"
         )
+
+    @staticmethod
+    def _held(name: str, data: bytes) -> bytes:
+        """What to hold of `data`: for certificates only their blocks, never a key beside them.
+
+        A combined PEM (certificate and key in one) given as `certificate=` would otherwise
+        travel in pickles, which carry certificates.
+        """
+        if name == "private_key":
+            return data
+        blocks = _CERTIFICATE_BLOCK.findall(data)
+        return b"\n".join(blocks) + b"\n" if blocks else data
 
     def read(self) -> bytes:
         if self.data is not None:
@@ -114,9 +134,16 @@ class _Pem:
             with open(self.path, "rb") as file:
                 return file.read()
         except OSError as exc:
+            # A private_key that was meant as key text must not be quoted back.
+            shown = (
+                f"at the path given ({len(self.path)} characters)"
+                if self.name == "private_key"
+                else repr(self.path)
+            )
             raise ConfigurationError(
-                f"{_WHERE}: {self.name} file {self.path!r} could not be read: "
-                f"{exc.strerror or type(exc).__name__}"
+                f"{_WHERE}: {self.name} file {shown} could not be read: "
+                f"{exc.strerror or type(exc).__name__}; PEM given as text must contain "
+                "'-----BEGIN'"
             ) from None
 
     def describe(self, serial: str) -> str:

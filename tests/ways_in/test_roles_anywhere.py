@@ -512,3 +512,24 @@ def test_secrets_stay_out_of_repr_logs_errors_and_pickles(emulator, pki, tmp_pat
     text = caplog.text + str(raised.value) + repr(session) + repr(session.source)
     for secret in (key_line, frozen.secret_key, frozen.token, signature):
         assert secret not in text
+
+
+def test_key_text_that_is_no_pem_is_never_taken_for_a_path_or_quoted(emulator, pki):
+    """openssl pkcs12 -nodes output starts with 'Bag Attributes'; base64 DER has no header."""
+    lines = pki.ec.key_pem.decode().splitlines()
+    with_bag = "Bag Attributes\n    localKeyID: 01 02 03\n" + pki.ec.key_pem.decode()
+    source = _source(emulator, pki.ec.cert_pem, with_bag)
+    assert lines[1] not in repr(source)
+    with pytest.raises(ConfigurationError) as raised:
+        _source(emulator, pki.ec.cert_pem, "".join(lines[1:-1]))
+    assert lines[1][:20] not in str(raised.value)
+    assert "'-----BEGIN'" in str(raised.value)
+
+
+def test_a_combined_pem_given_as_certificate_never_travels_in_a_pickle(emulator, pki, tmp_path):
+    _, key = _files(tmp_path, pki.ec)
+    combined = pki.ec.cert_pem + pki.ec.key_pem
+    session = RefreshableSession(source=_source(emulator, combined, key), cache=NoCache())
+    blob = pickle.dumps(session)
+    assert pki.ec.key_pem.decode().splitlines()[1].encode() not in blob
+    assert pickle.loads(blob).get_credentials().get_frozen_credentials().access_key
