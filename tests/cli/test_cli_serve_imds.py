@@ -174,7 +174,14 @@ def test_token_ttls_of_1_and_21600_are_taken(imds):
 
 @pytest.mark.parametrize(
     ("header", "value"),
-    [("X-Forwarded-For", "10.0.0.1"), ("x-forwarded-for", ""), ("Origin", "http://evil.example")],
+    [
+        ("X-Forwarded-For", "10.0.0.1"),
+        ("x-forwarded-for", ""),
+        ("Forwarded", "for=10.0.0.1"),
+        ("Via", "1.1 tinyproxy (tinyproxy/1.11.1)"),
+        ("X-Forwarded-Host", "imds.example"),
+        ("Origin", "http://evil.example"),
+    ],
 )
 def test_forwarded_or_browser_requests_are_refused(imds, world, header, value):
     status, body, _ = request(imds, "PUT", TOKEN, {TTL: "60", header: value})

@@ -9,8 +9,8 @@ custom header first.
 
 No SDK can send the `serve` authorization token here, so any local process that can reach
 the port can read the credentials; what stands between them and a browser or a forwarded
-request is the token PUT, the loopback-only Host and the refusal of `X-Forwarded-For` and
-`Origin`, and a hop limit of 1 on every reply.
+request is the token PUT, the loopback-only Host and the refusal of what proxies add
+(`X-Forwarded-For`, `Forwarded`, `Via`, `X-Forwarded-Host`) and of `Origin`, and a hop limit of 1 on every reply.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ EXTENDED = "/latest/meta-data/iam/security-credentials-extended"
 REGION = "/latest/meta-data/placement/region"
 ZONE = "/latest/meta-data/placement/availability-zone"
 IDENTITY = "/latest/dynamic/instance-identity/document"
-REFUSED_HEADERS = ("X-Forwarded-For", "Origin")
+REFUSED_HEADERS = ("X-Forwarded-For", "Forwarded", "Via", "X-Forwarded-Host", "Origin")
 """A proxy forwarding a request adds the first, a browser sending a PUT the second; an SDK
 sends neither. Real IMDS refuses the first for the same reason."""
 
