@@ -28,12 +28,18 @@ from botocore import UNSIGNED
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError, HTTPClientError, UnknownServiceError
+from botocore.exceptions import (
+    ClientError,
+    HTTPClientError,
+    ReadTimeoutError,
+    UnknownServiceError,
+)
 from botocore.httpsession import URLLib3Session
 from botocore.utils import get_environ_proxies
 
 from ._internal import forks
 from ._internal.botocore_sessions import new_botocore_session
+from ._internal.bounded_read import BodyTooSlow, read_within
 from ._regions import check_region
 from ._temporary import TemporaryCredentials
 from .caches import NoCache
@@ -82,6 +88,8 @@ def _signer() -> Any:
 
 
 _PATH_MAX = 4096
+_MAX_ANSWER = 64 * 1024
+"""A CreateSession answer is a few KiB; a longer one is no Roles Anywhere endpoint."""
 _CERTIFICATE_BLOCK = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.S
 )
@@ -533,8 +541,16 @@ def _post(
     http = URLLib3Session(verify=verify, proxies=get_environ_proxies(url), timeout=timeout)
     try:
         request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+        request.stream_output = True
+        deadline = time.monotonic() + 2 * timeout
         response = http.send(request.prepare())
-        return int(response.status_code), bytes(response.content), dict(response.headers)
+        raw = response.raw
+        read = getattr(raw, "read1", None) or raw.read  # read1: urllib3 2
+        try:
+            data = read_within(read, deadline=deadline, limit=_MAX_ANSWER)
+        except BodyTooSlow as exc:
+            raise ReadTimeoutError(endpoint_url=url, error=exc) from None
+        return int(response.status_code), data, dict(response.headers)
     finally:
         http.close()
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from fixtures.drip import dripping_server
 from fixtures.token_endpoints import GitHubOidc
 from refreshsts import RefreshError, tokens
 from refreshsts.tokens import _http
@@ -44,3 +45,12 @@ def test_only_http_urls_are_asked(monkeypatch: pytest.MonkeyPatch, tmp_path) -> 
     monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t")
     with pytest.raises(RefreshError, match="is not an http"):
         tokens.github_actions()()
+
+
+def test_a_server_dripping_its_body_is_given_up_on_within_twice_the_timeout() -> None:
+    head = b"HTTP/1.1 200 OK\r\nMetadata-Flavor: Google\r\nContent-Length: 1000000\r\n\r\n"
+    with dripping_server(head) as port:
+        started = time.monotonic()
+        with pytest.raises(RefreshError, match="did not arrive in time"):
+            _http.get(f"http://127.0.0.1:{port}/t", {}, what="x", timeout=0.5, attempts=1)
+    assert time.monotonic() - started < 2.5

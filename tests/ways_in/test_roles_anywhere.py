@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from fixtures.drip import dripping_server
 from fixtures.moto_server import MotoServer, World
 from fixtures.rolesanywhere import Issued, RolesAnywhereEmulator, new_ca
 from refreshsts import (
@@ -533,3 +534,19 @@ def test_a_combined_pem_given_as_certificate_never_travels_in_a_pickle(emulator,
     blob = pickle.dumps(session)
     assert pki.ec.key_pem.decode().splitlines()[1].encode() not in blob
     assert pickle.loads(blob).get_credentials().get_frozen_credentials().access_key
+
+
+def test_an_endpoint_dripping_its_answer_is_given_up_on(emulator, pki, tmp_path):
+    """Socket timeouts bound each read; a byte every 0.2 s must not hold the refresh lock."""
+    cert, key = _files(tmp_path, pki.ec)
+    head = b"HTTP/1.1 201 Created\r\nContent-Length: 1000000\r\n\r\n"
+    with dripping_server(head) as port:
+        source = _source(
+            emulator, cert, key, endpoint_url=f"http://127.0.0.1:{port}", timeout=0.5, attempts=1
+        )
+        started = time.monotonic()
+        with pytest.raises(RefreshError, match=r"ReadTimeoutError|timed out|did not arrive"):
+            RefreshableSession(
+                source=source, cache=NoCache()
+            ).get_credentials().get_frozen_credentials()
+    assert time.monotonic() - started < 5

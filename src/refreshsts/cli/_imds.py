@@ -9,8 +9,9 @@ custom header first.
 
 No SDK can send the `serve` authorization token here, so any local process that can reach
 the port can read the credentials; what stands between them and a browser or a forwarded
-request is the token PUT, the loopback-only Host and the refusal of what proxies add
-(`X-Forwarded-For`, `Forwarded`, `Via`, `X-Forwarded-Host`) and of `Origin`, and a hop limit of 1 on every reply.
+request is the token PUT, the loopback-only Host, the refusal of what proxies add
+(`X-Forwarded-For`, `Forwarded`, `Via`, `X-Forwarded-Host`) and of `Origin`, and a hop limit
+of 1 on every reply.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._internal.bounded_read import read_within
 from ..errors import ConfigurationError, RefreshError
 
 __all__ = [
@@ -36,7 +37,8 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Answers worth another attempt: the server is busy, not refusing."""
 ERROR_CHARS = 300
 """How much of a server's error text an error message quotes."""
-MAX_BODY = 1 << 20
+MAX_BODY = 64 * 1024
+"""Tokens are a few KiB; more is no token endpoint."""
 _SPACE = re.compile(r"\s+")
 
 
@@ -123,9 +125,11 @@ def get(
         if attempt > 1:
             time.sleep(min(2.0, 0.2 * 2 ** (attempt - 2)) * random.uniform(0.5, 1.0))
         request = urllib.request.Request(url, headers=dict(headers), method="GET")  # noqa: S310
+        deadline = time.monotonic() + 2 * timeout
         try:
             with opener.open(request, timeout=timeout) as response:
-                return Answer(response.status, response.headers, response.read(MAX_BODY))
+                body = read_within(response.read1, deadline=deadline, limit=MAX_BODY)
+                return Answer(response.status, response.headers, body)
         except urllib.error.HTTPError as exc:
             text = redact(_read(exc).decode("utf-8", "replace"), secrets)
             failure = f"answered HTTP {exc.code}" + (f": {text}" if text else "")
