@@ -2,7 +2,7 @@
 """refreshsts vs a botocore `role_arn` profile, side by side, in one run on a local moto server.
 
     python benchmarks/run.py [--json PATH] [--iterations N] [--check]
-                             [--only {core,caches,refresh,accounts,pipelines,all}]
+                             [--only {core,caches,refresh,accounts,ways,pipelines,all}]
 
 Starts a moto server on 127.0.0.1 (IAM auth on after the seed world is built) and a recording
 StsProxy in front of it (AWS_ENDPOINT_URL points at the proxy, so every AssumeRole is counted),
@@ -28,6 +28,9 @@ writes isolated AWS files into a temporary HOME, then measures, interleaving the
 7. Data pipelines (`--only pipelines`, ~4 min): a 3-worker Dask job over 12-s credentials with
    frozen keys, a role_arn profile per worker and refreshsts (STS calls, expired-key requests),
    and event-loop lag during refreshes for refreshsts.aio vs glue around aiobotocore.
+8. credential_process (`--only ways`, ~40 s): command runs and ms per `aws` command for 20
+   `aws sts get-caller-identity` through a plain `credential_process` and through
+   `refreshsts cache-process`, and a cache-process hit alone against the command alone.
 
 The fixtures come from the repository's tests/ directory; nothing is copied here.
 """
@@ -48,6 +51,7 @@ from bench.caches import KEY_ENV, bench_caches, report_caches
 from bench.core import bench_assume_role_calls, bench_frozen, bench_new_session, report
 from bench.harness import isolate_environment, setup, versions
 from bench.refresh import bench_refresh, report_refresh
+from bench.ways import bench_credential_process, report_ways
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("core", "caches", "refresh", "accounts", "pipelines", "all"),
+        choices=("core", "caches", "refresh", "accounts", "ways", "pipelines", "all"),
         default="all",
         help="core: sessions and credentials (1-3); caches: cache backends (4); "
         "refresh: refresh under load (5, ~70 s); accounts: many accounts (6); "
+        "ways: credential_process through cache-process (8); "
         "pipelines: Dask and asyncio (7, ~4 min, needs the pipelines extra); default all",
     )
     parser.add_argument(
@@ -80,14 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     run_refresh = args.only in ("refresh", "all")
     run_accounts = args.only in ("accounts", "all")
     run_pipelines = args.only in ("pipelines", "all")
+    run_ways = args.only in ("ways", "all")
 
     info = versions()
     print("  ".join(f"{k} {v}" for k, v in info.items()))
     started = time.perf_counter()
     isolate_environment()
     os.environ.pop(KEY_ENV, None)  # the plain FileCache rows must stay plain
-    calls = frozen = session = caches = refresh = accounts = pipelines = None
-    if run_core or run_caches or run_refresh:
+    calls = frozen = session = caches = refresh = accounts = pipelines = ways = None
+    if run_core or run_caches or run_refresh or run_ways:
         with tempfile.TemporaryDirectory(prefix="refreshsts-bench-") as tmp:
             bench, server, proxy = setup(Path(tmp) / "home")
             try:
@@ -102,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                     session = bench_new_session(bench, args.iterations)
                 if run_caches:
                     caches = bench_caches(bench, Path(tmp))
+                if run_ways:
+                    ways = bench_credential_process(bench, Path(tmp))
                 if run_refresh:  # last: it creates a second access key and a profile on it
                     refresh = bench_refresh(bench)
             finally:
@@ -122,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         goals += report_refresh(refresh)
     if accounts is not None:
         goals += report_accounts(accounts)
+    if ways is not None:
+        goals += report_ways(ways)
     if pipelines is not None:
         from bench.pipelines import report_pipelines  # noqa: PLC0415
 
@@ -138,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             "refresh": refresh,
             "accounts": accounts,
             "pipelines": pipelines,
+            "credential_process": ways,
             "goals": goals,
             "seconds": total,
         }

@@ -271,7 +271,6 @@ def bench_caches(bench: Bench, tmp: Path) -> dict[str, Any]:
     return {"cold_processes": cold, "warm_hits": hits, "redis_skipped": skipped or None}
 
 
-
 def report_caches(caches: dict[str, Any]) -> list[dict[str, Any]]:
     cold, hits = caches["cold_processes"], caches["warm_hits"]
     skipped = caches["redis_skipped"]
@@ -429,5 +428,3 @@ def report_caches(caches: dict[str, Any]) -> list[dict[str, Any]]:
             f"  SKIP  AssumeRole calls for {n} cold processes on one RedisCache == 1  ({skipped})"
         )
     return goals
-
-

@@ -178,7 +178,6 @@ def bench_new_session(bench: Bench, iterations: int) -> dict[str, Any]:
     return results
 
 
-
 def report(
     calls: dict[str, Any], frozen: dict[str, Any], session: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -284,5 +283,3 @@ def report(
     ]
     print_goals(goals)
     return goals
-
-

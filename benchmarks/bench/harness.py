@@ -170,4 +170,3 @@ def print_goals(goals: list[dict[str, Any]]) -> None:
         value = goal["value"]
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         print(f"  {mark(goal['pass'])}  {goal['goal']}  ({shown})")
-

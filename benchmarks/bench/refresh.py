@@ -450,7 +450,6 @@ def bench_refresh(bench: Bench) -> dict[str, Any]:
     }
 
 
-
 def report_refresh(refresh: dict[str, Any]) -> list[dict[str, Any]]:
     load, rounds = refresh["load"], refresh["rounds"]
     od, bg, bc = load["on_demand"], load["background"], load["botocore"]
@@ -630,4 +629,3 @@ def report_refresh(refresh: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     print_goals(goals)
     return goals
-
