@@ -62,6 +62,7 @@ __all__ = [
     "ConfigurationError",
     "ContainerCredentials",
     "CredentialCache",
+    "CredentialProcess",
     "CredentialServer",
     "DurationLike",
     "FileCache",
@@ -97,4 +98,3 @@ __all__ = [
     "parse_duration",
     "set_default_cache",
 ]
-__all__ += ["CredentialProcess"]

@@ -65,7 +65,13 @@ _REAP_WAIT = 1.0
 
 
 class CredentialProcessFailed(RefreshError):
-    """The command exited with a status other than 0 (`returncode`; negative: a signal)."""
+    """The command exited with a status other than 0 (`returncode`; negative: a signal).
+
+    Args:
+        message: What failed: the exit status and the command's stderr, never its stdout.
+        returncode: The command's exit status; negative for the signal that ended it.
+        description: The source, as errors and events name it.
+    """
 
     def __init__(self, message: str, *, returncode: int, description: str) -> None:
         super().__init__(message, hop=0, description=description)

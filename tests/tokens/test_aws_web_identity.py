@@ -225,6 +225,8 @@ def test_the_global_endpoint_is_refused_before_any_call(
         ({"tags": {"aws:x": "y"}}, "reserved prefix 'aws:'"),
         ({"tags": {f"k{n}": "v" for n in range(51)}}, "51 tags given"),
         ({"region": "mars-1"}, "region='mars-1' is not an AWS region"),
+        ({"endpoint_url": "not a url"}, "endpoint_url='not a url' must be an http"),
+        ({"endpoint_url": "ftp://sts.example"}, "endpoint_url='ftp://sts.example' must be"),
     ],
 )
 def test_bad_input_is_refused_before_any_call(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -243,6 +244,13 @@ def aws_web_identity(
             f"{_WHERE}: no region: GetWebIdentityToken needs a regional STS endpoint; pass "
             "region= or give the session one"
         )
+    if endpoint_url is not None and (
+        not isinstance(endpoint_url, str) or not _HTTP_URL.fullmatch(endpoint_url)
+    ):
+        raise ConfigurationError(
+            f"{_WHERE}: endpoint_url={endpoint_url!r} must be an http(s) URL, e.g. "
+            "'https://sts.eu-west-1.amazonaws.com'"
+        )
     return AwsWebIdentityToken(
         session,
         audience=_audience(audience),
@@ -252,6 +260,9 @@ def aws_web_identity(
         region=check_region(region),
         endpoint_url=endpoint_url,
     )
+
+
+_HTTP_URL = re.compile(r"https?://[^\s/]+(/\S*)?", re.ASCII)
 
 
 def _audience(value: object) -> tuple[str, ...]:

@@ -83,9 +83,10 @@ def gcp_metadata(audience: str, *, timeout: float = 3.0, attempts: int = 3) -> G
 
     Each call gets a new Google-signed ID token for the default service account from the
     metadata server's ``instance/service-accounts/default/identity`` (``format=full``).
-    In AWS, the identity provider is ``accounts.google.com`` and the trust policy checks
-    ``accounts.google.com:aud`` (this `audience`) and ``accounts.google.com:sub`` (the
-    service account's unique ID).
+    In AWS, the identity provider is ``accounts.google.com``. Google service account tokens
+    carry an ``azp`` claim, so the trust policy's ``accounts.google.com:aud`` is the service
+    account's numeric unique ID, ``accounts.google.com:oaud`` is this `audience` and
+    ``accounts.google.com:sub`` is the unique ID again: check all three.
 
     Args:
         audience: The token's ``aud`` claim (required by the metadata server).
