@@ -398,6 +398,7 @@ class _CreateSession(Hop):
     operation: ClassVar[str] = "CreateSession"
     unsigned: ClassVar[bool] = True
     """Needs no AWS credentials: the certificate's key signs the request."""
+    calls_sts: ClassVar[bool] = False
     returns_role_session: ClassVar[bool] = True
     chains_assume_role: ClassVar[bool] = True
     chaining_note: ClassVar[str] = "IAM Roles Anywhere hands out a role session"
@@ -436,7 +437,7 @@ class _CreateSession(Hop):
         }
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
-        """CreateSession; `client`, the chain's unsigned STS client, is not used."""
+        """CreateSession, sent by the source; `client` is None (no STS client is built)."""
         del client
         return self.source._create_session(duration)
 

@@ -61,6 +61,15 @@ class Hop(abc.ABC):
     """True when STS refuses a duration beyond what the signing credentials have left."""
     needs_temporary_caller: ClassVar[bool] = False
     """True when STS refuses it signed by an IAM user's (or root's) long-term keys."""
+    calls_sts: ClassVar[bool] = True
+    """False for a hop a source performs itself (RolesAnywhere's CreateSession, a
+    credential_process run): the chain builds it no STS client."""
+    names_principal: ClassVar[bool] = True
+    """False when nothing in its cache fields says whose keys it hands out (a command may
+    print anyone's): the hops after it are cached under a proof of the keys themselves."""
+    may_hand_out_user_keys: ClassVar[bool] = False
+    """True when its credentials may be an IAM user's long-term keys, so operations STS
+    answers only for IAM users may follow it."""
 
     duration: Duration
 
@@ -90,6 +99,11 @@ class Hop(abc.ABC):
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         """Call STS with `client` and return the credentials it hands out."""
         return self._send(client, self.request(duration=duration))
+
+    def refresh_wait(self) -> float | None:
+        """Seconds a caller should wait for a refresh of it another caller started, when one
+        call may take longer than a refresh strategy's `wait_timeout` allows; else None."""
+        return None
 
     def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
         """A shorter duration to retry with when STS refuses `requested` as too long."""
