@@ -1,4 +1,4 @@
-"""CredentialProcess: a `credential_process` command as the root of a chain, cached like a hop.
+"""CredentialProcess: a `credential_process` command as the first hop of a chain, cached.
 
 botocore runs a profile's credential_process again whenever its credentials near expiry, in
 every process, and waits for it forever. Here the command's Version 1 JSON goes through the
@@ -38,7 +38,7 @@ from .credentials import RefreshingCredentials
 from .durations import DurationLimits
 from .errors import ConfigurationError, RefreshError
 from .hops import Hop
-from .hops._base import Duration
+from .hops._base import Duration, SourceHop
 from .refresh import OnDemandRefresh, waiting_at_least
 from .sources import Source, check_profile
 
@@ -76,8 +76,11 @@ class CredentialProcess(Source):
     """Credentials printed by a command, as `credential_process` in ``~/.aws/config`` runs it.
 
     The command prints the Version 1 JSON (``Version``, ``AccessKeyId``,
-    ``SecretAccessKey``, ``SessionToken``, ``Expiration``, ``AccountId``). Credentials with
-    an Expiration go through the session's cache like a hop's: with a FileCache, the
+    ``SecretAccessKey``, ``SessionToken``, ``Expiration``, ``AccountId``). RefreshableSession
+    makes the run of the command the first hop of its chain (with no hops of its own, the
+    session uses the printed keys), so each session refreshes it with its own cache and
+    settings and lists it in `status()`. Credentials with an Expiration go through that
+    cache like a hop's: with a FileCache, the
     processes of this user run the command once while they are fresh (before their advisory
     window), and an expired answer is never used. Without an Expiration they never expire,
     as in botocore: the command runs once per process and its keys are never written to a
@@ -311,7 +314,7 @@ def profile_process(profile: str, config: Mapping[str, Any]) -> CredentialProces
 
 
 @dataclass(frozen=True, eq=False)
-class _RunProcess(Hop):
+class _RunProcess(SourceHop):
     """A run of the command as the first hop of a chain: no STS call, no AWS signature.
 
     Its keys may be an IAM user's long-term keys or temporary ones of any principal: STS
@@ -323,9 +326,6 @@ class _RunProcess(Hop):
     duration: Duration = None
 
     operation: ClassVar[str] = "credential_process"
-    unsigned: ClassVar[bool] = True
-    """Needs no AWS credentials: the command finds its own."""
-    calls_sts: ClassVar[bool] = False
     names_principal: ClassVar[bool] = False
     may_hand_out_user_keys: ClassVar[bool] = True
 

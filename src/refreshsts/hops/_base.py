@@ -21,7 +21,7 @@ from ..errors import ConfigurationError
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Hop", "default_session_name"]
+__all__ = ["Hop", "SourceHop", "default_session_name"]
 
 Duration = int | Literal["max"] | None
 
@@ -197,6 +197,14 @@ class Hop(abc.ABC):
         issued = time.time()
         response = getattr(client, _snake(self.operation))(**params)
         return TemporaryCredentials.from_sts(response, issued=issued, arn_key=self.response_arn_key)
+
+
+class SourceHop(Hop):
+    """A hop a source performs itself and a session puts first (`Source.leading_hops`):
+    it needs no AWS signature and calls no STS, so the chain builds it no STS client."""
+
+    unsigned: ClassVar[bool] = True
+    calls_sts: ClassVar[bool] = False
 
 
 def check_range(where: str, seconds: int, limits: DurationLimits) -> None:
