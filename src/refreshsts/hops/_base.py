@@ -101,8 +101,12 @@ class Hop(abc.ABC):
         return self._send(client, self.request(duration=duration))
 
     def refresh_wait(self) -> float | None:
-        """Seconds a caller should wait for a refresh of it another caller started, when one
-        call may take longer than a refresh strategy's `wait_timeout` allows; else None."""
+        """How long a caller should wait for a refresh of this hop another caller started.
+
+        Returns:
+            Seconds, when one call may take longer than a refresh strategy's `wait_timeout`
+            allows (a command signing in interactively); None for an STS call.
+        """
         return None
 
     def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
