@@ -460,7 +460,8 @@ def test_the_status_of_a_session_shows_the_command_as_its_first_hop(process, iso
     assert len(status) == 2
     assert status[0].label.startswith("hop 1 of 2 (credential_process ")
     assert (status[0].hop, status[0].refresh_count, status[1].expiration) == (1, 1, None)
-    assert session._chain.links[0]._client is None, "no STS client for a hop that calls none"
+    link = session._chain.links[0]
+    assert (link._client, link._waiting_client) == (None, None), "no STS client: it calls none"
 
 
 def test_an_iam_users_keys_from_a_command_may_sign_get_session_token(process, isolated_aws):
