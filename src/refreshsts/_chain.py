@@ -28,8 +28,8 @@ from .errors import ConfigurationError
 from .events import Listeners
 from .hops import Hop
 from .hops._base import Duration
-from .refresh import RefreshStrategy, RefreshWindows
-from .sources import Source
+from .refresh import RefreshStrategy, RefreshWindows, waiting_at_least
+from .sources import Source, root_proof
 
 __all__ = ["Chain", "WrapStsClient"]
 
@@ -144,7 +144,9 @@ class _Link:
         return None if held is None else held.seconds_left()
 
     def _call(self) -> TemporaryCredentials:
-        client = self.waiting_sts_client if self._nothing_in_hand() else self.sts_client
+        client = None
+        if self.hop.calls_sts:
+            client = self.waiting_sts_client if self._nothing_in_hand() else self.sts_client
         duration = self._duration
         if self.hop.bounded_by_caller:
             left = self._signer_seconds_left()
@@ -201,7 +203,6 @@ class Chain:
         self._sts_config = sts_client_config(sts_config)
         self._waiting_sts_config = sts_client_config(sts_config, waiting=True)
         self._sts_endpoint_url = sts_endpoint_url
-        source.attach(cache=cache, windows=windows, strategy=strategy, listeners=listeners)
         self.wrap_sts_client: WrapStsClient | None = getattr(source, "wrap_sts_client", None)
         """Given the maker of a new STS client and whether it is for a waiting first fetch,
         the client to use: a source may share one among chains or rate-limit them
@@ -224,7 +225,7 @@ class Chain:
                 label=f"hop {index + 1} of {len(hops)} ({hop.label})",
                 hop=index + 1,
                 windows=windows,
-                strategy=strategy,
+                strategy=waiting_at_least(strategy, hop.refresh_wait()),
                 listeners=listeners,
             )
             link.credentials = creds
@@ -299,7 +300,18 @@ class Chain:
             "endpoint": self._sts_endpoint_url
             or os.environ.get("AWS_ENDPOINT_URL_STS")
             or os.environ.get("AWS_ENDPOINT_URL"),
-            "hops": [link.cache_fields() for link in self.links[: index + 1]],
+            "hops": [
+                link.cache_fields() | self._proof_before(position, index)
+                for position, link in enumerate(self.links[: index + 1])
+            ],
         }
         text = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def _proof_before(self, position: int, index: int) -> dict[str, str]:
+        """A proof of the keys hop `position` holds, for the key of a later hop `index`,
+        when nothing else names whose keys they are (a credential_process prints any)."""
+        link = self.links[position]
+        if position == index or link.hop.names_principal or link.credentials is None:
+            return {}
+        return {"holder": root_proof(link.credentials.get_frozen_credentials())}

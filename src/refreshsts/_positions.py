@@ -92,7 +92,7 @@ def _check_position(hops: Sequence[Hop], index: int, where: str, *, after_source
             f"{where}: the {before.operation} credentials before it {before.chain_end_note}, "
             f"so {before.operation} must be the last hop"
         )
-    if hop.may_follow_role:
+    if hop.may_follow_role or (before is not None and before.may_hand_out_user_keys):
         return
     if index > 0:
         raise ConfigurationError(

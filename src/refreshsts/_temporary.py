@@ -46,6 +46,15 @@ class TemporaryCredentials:
             object.__setattr__(self, "account_id", account_of(self.arn))
 
     @property
+    def never_expires(self) -> bool:
+        """True for keys handed out without an expiration (at NEVER_EXPIRES).
+
+        Whoever fetched them holds them; they are never stored in a cache, where a copy
+        would outlive a rotation of the keys (they are usually an IAM user's).
+        """
+        return self.expiration >= NEVER_EXPIRES
+
+    @property
     def lifetime(self) -> float:
         """Seconds from issue to expiry."""
         return self.expiration - self.issued

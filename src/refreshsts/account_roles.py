@@ -104,12 +104,9 @@ class _SharedSource(Source):
         return self._inner.credentials()
 
     def leading_hops(self) -> tuple[Hop, ...]:
-        """`inner`'s own hops (RolesAnywhere's CreateSession) lead only the chain it roots."""
+        """`inner`'s own hops (CreateSession, a credential_process) lead only the chain it
+        roots."""
         return () if self._hub is not None else self._inner.leading_hops()
-
-    def attach(self, **settings: Any) -> None:
-        """The inner source caches where the first session on it does (see Source.attach)."""
-        self._inner.attach(**settings)
 
     def identity(self, sts_client: Callable[[], Any]) -> str:
         """The hub chain's cache key names the principal without asking STS per account."""

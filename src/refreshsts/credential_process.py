@@ -1,4 +1,4 @@
-"""CredentialProcess: a `credential_process` command as the root of a chain, cached like a hop.
+"""CredentialProcess: a `credential_process` command as the first hop of a chain, cached.
 
 botocore runs a profile's credential_process again whenever its credentials near expiry, in
 every process, and waits for it forever. Here the command's Version 1 JSON goes through the
@@ -9,7 +9,6 @@ lifetime, and a run that outlasts `timeout` is stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import getpass
 import hashlib
@@ -22,9 +21,10 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import botocore.session
 from botocore.compat import compat_shell_split
@@ -35,13 +35,12 @@ from ._internal.botocore_sessions import new_botocore_session
 from ._temporary import NEVER_EXPIRES, TemporaryCredentials
 from .caches import NoCache
 from .credentials import RefreshingCredentials
+from .durations import DurationLimits
 from .errors import ConfigurationError, RefreshError
-from .events import Listeners
-from .refresh import OnDemandRefresh, RefreshStrategy, RefreshWindows
-from .sources import Source, check_profile, root_proof
-
-if TYPE_CHECKING:
-    from .caches import CredentialCache
+from .hops import Hop
+from .hops._base import Duration, SourceHop
+from .refresh import OnDemandRefresh, waiting_at_least
+from .sources import Source, check_profile
 
 __all__ = ["CredentialProcess", "CredentialProcessFailed", "profile_process"]
 
@@ -62,6 +61,7 @@ _BEFORE_PROCESS = (
 )
 """Settings botocore reads a profile's credentials from before (or instead of) its process."""
 _REAP_WAIT = 1.0
+_NO_DURATION = DurationLimits(1, int(NEVER_EXPIRES), 3600, "the command decides how long")
 
 
 class CredentialProcessFailed(RefreshError):
@@ -82,8 +82,11 @@ class CredentialProcess(Source):
     """Credentials printed by a command, as `credential_process` in ``~/.aws/config`` runs it.
 
     The command prints the Version 1 JSON (``Version``, ``AccessKeyId``,
-    ``SecretAccessKey``, ``SessionToken``, ``Expiration``, ``AccountId``). Credentials with
-    an Expiration go through the session's cache like a hop's: with a FileCache, the
+    ``SecretAccessKey``, ``SessionToken``, ``Expiration``, ``AccountId``). RefreshableSession
+    makes the run of the command the first hop of its chain (with no hops of its own, the
+    session uses the printed keys), so each session refreshes it with its own cache and
+    settings and lists it in `status()`. Credentials with an Expiration go through that
+    cache like a hop's: with a FileCache, the
     processes of this user run the command once while they are fresh (before their advisory
     window), and an expired answer is never used. Without an Expiration they never expire,
     as in botocore: the command runs once per process and its keys are never written to a
@@ -135,50 +138,38 @@ class CredentialProcess(Source):
         self._creds_lock = threading.Lock()
         self._creds: RefreshingCredentials | None = None
         forks.reset_in_child(self, "_lock", "_creds_lock")
+        self._hop = _RunProcess(self)
 
     # -- how sessions use it --------------------------------------------------------------
 
-    def attach(
-        self,
-        *,
-        cache: CredentialCache,
-        windows: RefreshWindows,
-        strategy: RefreshStrategy,
-        listeners: Listeners,
-    ) -> None:
-        """Fetch through the first attaching session's cache, windows and strategy.
-
-        Sessions sharing this source share its credentials; callers waiting for a run of
-        the command wait as long as it may take.
-
-        Args:
-            cache: Where the command's output is shared, under `cache_key()`.
-            windows: When to run the command again.
-            strategy: On demand or ahead of time.
-            listeners: Who hears of each run (as refreshes of hop 0).
-        """
-        with self._creds_lock:
-            if self._creds is None:
-                self._creds = self._refreshing(cache, windows, strategy, listeners)
-
-    def credentials(self) -> RefreshingCredentials:
-        """The command's credentials, run (or read from the cache) on first use.
+    def leading_hops(self) -> tuple[Hop, ...]:
+        """The run of the command, the hop RefreshableSession puts before the hops it is given.
 
         Returns:
-            Refreshing credentials; without a session attached, uncached.
+            The one hop of this source, cached under `cache_key()`'s material.
+        """
+        return (self._hop,)
+
+    def credentials(self) -> RefreshingCredentials:
+        """The command's credentials, for callers that ask the source itself.
+
+        They refresh themselves but are not cached; RefreshableSession does not ask, since
+        its chain holds the run of the command as a cached hop.
+
+        Returns:
+            Refreshing credentials, run on first use.
         """
         with self._creds_lock:
             if self._creds is None:
-                self._creds = self._refreshing(
-                    NoCache(), RefreshWindows(), OnDemandRefresh(), Listeners()
+                self._creds = RefreshingCredentials(
+                    self.fetch,
+                    cache=NoCache(),
+                    cache_key=self.cache_key,
+                    label=self.label,
+                    hop=0,
+                    strategy=waiting_at_least(OnDemandRefresh(), self._hop.refresh_wait()),
                 )
             return self._creds
-
-    def close(self) -> None:
-        """Stop refreshing ahead of time; reads still run the command when due."""
-        with self._creds_lock:
-            if self._creds is not None:
-                self._creds.close()
 
     @property
     def botocore_session(self) -> botocore.session.Session:
@@ -190,32 +181,13 @@ class CredentialProcess(Source):
                 )
             return self._session
 
-    def identity(self, sts_client: Callable[[], Any]) -> str:
-        """The command's cache key and a proof of the keys it printed; STS is not asked.
-
-        Args:
-            sts_client: Unused: the command line names the principal.
-
-        Returns:
-            A secret-free name that changes whenever the command's keys do.
-        """
-        frozen = self.credentials().get_frozen_credentials()
-        return f"credential-process:{self.cache_key()}:{root_proof(frozen)}"
-
     def cache_key(self) -> str:
         """A digest of the command line, its program, the user and the host; no secret.
 
         Returns:
             A SHA-256 hex digest.
         """
-        material = {
-            "source": "credential_process",
-            "argv": list(self.argv),
-            "program": _program(self.argv[0]),
-            "user": os.geteuid() if hasattr(os, "geteuid") else getpass.getuser(),
-            "host": socket.gethostname(),
-        }
-        text = json.dumps(material, sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self._hop.cache_fields(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def fetch(self) -> TemporaryCredentials:
@@ -233,24 +205,6 @@ class CredentialProcess(Source):
         return self._parse(self._run(), issued)
 
     # -- running the command ----------------------------------------------------------------
-
-    def _refreshing(
-        self,
-        cache: CredentialCache,
-        windows: RefreshWindows,
-        strategy: RefreshStrategy,
-        listeners: Listeners,
-    ) -> RefreshingCredentials:
-        return RefreshingCredentials(
-            self.fetch,
-            cache=cache,
-            cache_key=self.cache_key,
-            label=self.label,
-            hop=0,
-            windows=windows,
-            strategy=_patient(strategy, self.timeout),
-            listeners=listeners,
-        )
 
     def _run(self) -> bytes:
         try:
@@ -365,6 +319,66 @@ def profile_process(profile: str, config: Mapping[str, Any]) -> CredentialProces
     return CredentialProcess(str(command), profile=profile)
 
 
+@dataclass(frozen=True, eq=False)
+class _RunProcess(SourceHop):
+    """A run of the command as the first hop of a chain: no STS call, no AWS signature.
+
+    Its keys may be an IAM user's long-term keys or temporary ones of any principal: STS
+    counts an AssumeRole they sign as role chaining only when they are a role session,
+    which nothing shows, so none is assumed; GetSessionToken may follow them.
+    """
+
+    source: CredentialProcess = field(repr=False)
+    duration: Duration = None
+
+    operation: ClassVar[str] = "credential_process"
+    names_principal: ClassVar[bool] = False
+    may_hand_out_user_keys: ClassVar[bool] = True
+
+    def limits(self, *, chained: bool) -> DurationLimits:
+        """No DurationSeconds is sent: the command decides how long its keys last."""
+        del chained
+        return _NO_DURATION
+
+    def resolve_duration(self, session_default: Duration, *, chained: bool, where: str) -> Duration:
+        """None: the session's duration is for the STS hops after it."""
+        del session_default, chained, where
+        return None
+
+    def lifetime(self, planned: Duration, *, chained: bool, caller: int | None) -> int | None:
+        """Unknown before the command runs."""
+        del planned, chained, caller
+        return None
+
+    def refresh_wait(self) -> float:
+        """Long enough for a run another caller started: the timeout twice, and 10 s."""
+        return min(MAX_TIMEOUT, 2 * self.source.timeout + 10)
+
+    @property
+    def label(self) -> str:
+        return self.source.label
+
+    def request(self, *, duration: int | None) -> dict[str, Any]:
+        """The command's words; nothing is sent to STS."""
+        del duration
+        return {"argv": list(self.source.argv)}
+
+    def cache_fields(self) -> Mapping[str, Any]:
+        """The command line, the program it resolves to now, the user and the host."""
+        return {
+            "source": "credential_process",
+            "argv": list(self.source.argv),
+            "program": _program(self.source.argv[0]),
+            "user": os.geteuid() if hasattr(os, "geteuid") else getpass.getuser(),
+            "host": socket.gethostname(),
+        }
+
+    def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
+        """Run the command; `client` is None (no STS client is built)."""
+        del client, duration
+        return self.source.fetch()
+
+
 def _rebuild(command: str | list[str], timeout: float, profile: str | None) -> Source:
     return CredentialProcess(command, timeout=timeout, profile=profile)
 
@@ -406,21 +420,6 @@ def _timeout(timeout: object, where: str) -> float:
             f"{MAX_TIMEOUT:g}"
         )
     return float(timeout)
-
-
-def _patient(strategy: RefreshStrategy, timeout: float) -> RefreshStrategy:
-    """`strategy`, waiting long enough for a run of the command another caller started.
-
-    A caller gives up on the cache lock after half its `wait_timeout`; were that shorter than
-    the command may run, several processes would run an interactive sign-in at once.
-    """
-    wait = min(MAX_TIMEOUT, 2 * timeout + 10)
-    if strategy.wait_timeout >= wait or not dataclasses.is_dataclass(strategy):
-        return strategy
-    if "wait_timeout" not in {field.name for field in dataclasses.fields(strategy)}:
-        return strategy
-    patient: RefreshStrategy = dataclasses.replace(strategy, wait_timeout=wait)
-    return patient
 
 
 def _program(word: str) -> str:

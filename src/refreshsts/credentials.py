@@ -21,7 +21,7 @@ from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
 from ._internal import at_hand, flights, scheduler, sts_errors, withheld, worker
 from ._internal.backoff import Backoff
-from ._temporary import NEVER_EXPIRES, TemporaryCredentials
+from ._temporary import TemporaryCredentials
 from .caches import CredentialCache, NoCache
 from .errors import RefreshError
 from .events import HopStatus, Listeners, RefreshEvent
@@ -563,7 +563,7 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                 ):
                     raise _StaleFallback(cached) from exc
                 raise
-            if fresh.expiration >= NEVER_EXPIRES:  # held here, never outliving a key rotation
+            if fresh.never_expires:
                 return fresh
             try:
                 self._cache.set(key, fresh)

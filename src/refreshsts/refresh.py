@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import dataclass
@@ -114,6 +115,20 @@ class RefreshStrategy(Protocol):
         Returns:
             When to refresh ahead, as epoch seconds; None to wait for a caller.
         """
+
+
+def waiting_at_least(strategy: RefreshStrategy, wait: float | None) -> RefreshStrategy:
+    """`strategy` with a `wait_timeout` of at least `wait` seconds, when it can be copied.
+
+    A caller gives up on the cache lock after part of its `wait_timeout`; were that shorter
+    than one fetch may run (an interactive sign-in), several processes would fetch at once.
+    """
+    if wait is None or strategy.wait_timeout >= wait or not dataclasses.is_dataclass(strategy):
+        return strategy
+    if "wait_timeout" not in {field.name for field in dataclasses.fields(strategy)}:
+        return strategy
+    patient: RefreshStrategy = dataclasses.replace(strategy, wait_timeout=wait)
+    return patient
 
 
 def _require_finite(where: str, options: object, *names: str) -> None:

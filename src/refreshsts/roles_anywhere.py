@@ -48,7 +48,7 @@ from .durations import MAX, DurationLike, DurationLimits, parse_duration
 from .errors import ConfigurationError
 from .hops import Hop
 from .hops import _validate as check
-from .hops._base import Duration, check_range
+from .hops._base import Duration, SourceHop, check_range
 from .sources import EndpointSource
 
 if TYPE_CHECKING:
@@ -424,15 +424,13 @@ class RolesAnywhere(EndpointSource):
 
 
 @dataclass(frozen=True, eq=False)
-class _CreateSession(Hop):
-    """CreateSession as the first hop of a chain: unsigned by AWS keys, proven by the key."""
+class _CreateSession(SourceHop):
+    """CreateSession as the first hop of a chain: signed by the certificate's key, not AWS keys."""
 
     source: RolesAnywhere = field(repr=False)
     duration: Duration = None
 
     operation: ClassVar[str] = "CreateSession"
-    unsigned: ClassVar[bool] = True
-    """Needs no AWS credentials: the certificate's key signs the request."""
     returns_role_session: ClassVar[bool] = True
     chains_assume_role: ClassVar[bool] = True
     chaining_note: ClassVar[str] = "IAM Roles Anywhere hands out a role session"
@@ -471,7 +469,7 @@ class _CreateSession(Hop):
         }
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
-        """CreateSession; `client`, the chain's unsigned STS client, is not used."""
+        """CreateSession, sent by the source; `client` is None (no STS client is built)."""
         del client
         return self.source._create_session(duration)
 

@@ -254,7 +254,6 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
         """Stop refreshing ahead of time and close cached clients' connections."""
         for creds in self._chain.credentials:
             creds.close()
-        self._source.close()
         with self._client_lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:

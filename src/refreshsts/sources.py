@@ -18,10 +18,7 @@ from ._internal.botocore_sessions import new_botocore_session
 from .errors import ConfigurationError, RefreshError
 
 if TYPE_CHECKING:
-    from .caches import CredentialCache
-    from .events import Listeners
     from .hops import Hop
-    from .refresh import RefreshStrategy, RefreshWindows
 
 __all__ = ["EndpointSource", "Source", "SourceLike", "resolve_source"]
 
@@ -189,32 +186,10 @@ class Source:
         """Hops the source makes itself, which a session puts before its own hops.
 
         Returns:
-            An empty tuple for most sources; RolesAnywhere gives its CreateSession.
+            An empty tuple for most sources; RolesAnywhere gives its CreateSession, and
+            CredentialProcess the run of its command.
         """
         return ()
-
-    def attach(
-        self,
-        *,
-        cache: CredentialCache,
-        windows: RefreshWindows,
-        strategy: RefreshStrategy,
-        listeners: Listeners,
-    ) -> None:
-        """Hear of a session built on this source, with its cache and refresh settings.
-
-        botocore fetches and refreshes most sources' credentials itself, so they ignore it;
-        a source whose fetches refreshsts makes (CredentialProcess) caches them there.
-
-        Args:
-            cache: The session's cache.
-            windows: The session's refresh windows.
-            strategy: The session's refresh strategy.
-            listeners: Who hears of the session's refreshes.
-        """
-
-    def close(self) -> None:
-        """Stop refreshing ahead of time, when the source does (its session is closed)."""
 
     def recipe(self) -> tuple[str, SourceLike]:
         """What a pickle carries to rebuild this source: never a key."""

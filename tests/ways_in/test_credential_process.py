@@ -28,16 +28,14 @@ from refreshsts import (
     ConfigurationError,
     CredentialProcess,
     FileCache,
+    GetSessionToken,
     MemoryCache,
     NoCache,
     RefreshableSession,
     RefreshError,
-    RefreshWindows,
     generate_key,
 )
 from refreshsts.credential_process import CredentialProcessFailed
-from refreshsts.events import Listeners
-from refreshsts.refresh import OnDemandRefresh
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
 
@@ -48,11 +46,8 @@ def process(tmp_path):
 
 
 def cached(source, cache):
-    """`source` attached to `cache` as a session would attach it; returns its credentials."""
-    source.attach(
-        cache=cache, windows=RefreshWindows(), strategy=OnDemandRefresh(), listeners=Listeners()
-    )
-    return source.credentials()
+    """The credentials of a session with no hops of its own on `source`, caching in `cache`."""
+    return RefreshableSession(source=source, cache=cache).get_credentials()
 
 
 def fetched(process, cache=None):
@@ -230,7 +225,7 @@ def test_without_expiration_the_keys_last_the_process_and_are_never_cached(proce
     for _ in range(3):
         assert creds.get_frozen_credentials().access_key == "AKIAUSERKEY"
     assert process.runs == 1, "held by the process, like botocore's static keys"
-    assert memory.get(source.cache_key()) is None
+    assert len(memory) == 0, "nor in memory, where another session could read them"
     fetched(process, FileCache(tmp_path / "c"))
     assert not list((tmp_path / "c").glob("*.json")), "long-term keys never go to disk"
     assert process.runs == 2
@@ -380,7 +375,7 @@ def test_keys_the_process_rotates_make_a_new_assume_role(
     session.client("s3").list_objects_v2(Bucket=world.bucket)
     key = second["AccessKey"]
     process.answer(version1(key["AccessKeyId"], key["SecretAccessKey"]), expires_in=3600)
-    source.credentials().refresh()
+    session.hop_credentials[0].refresh()  # the new keys go to the shared cache
     other = RefreshableSession(AssumeRole(world.role_arn), source=source, cache=cache)
     other.client("s3").list_objects_v2(Bucket=world.bucket)
     assert sts_proxy.signers("AssumeRole") == [world.access_key_id, key["AccessKeyId"]]
@@ -432,15 +427,45 @@ def test_account_roles_take_it_as_their_source(world, proxied_aws_env, sts_proxy
     assert process.runs == 1, "the rebuilt source finds the output in the default cache"
 
 
-def test_callers_wait_as_long_as_the_command_may_run():
+def test_callers_wait_as_long_as_the_command_may_run(isolated_aws):
     assert CredentialProcess("helper", timeout=100).credentials()._wait_timeout == 210
     assert CredentialProcess("helper", timeout=5).credentials()._wait_timeout == 30
-    source = CredentialProcess("helper", timeout=2000)
-    source.attach(
-        cache=NoCache(),
-        windows=RefreshWindows(),
-        strategy=BackgroundRefresh(wait_timeout=20, prefetch=False),
-        listeners=Listeners(),
+    session = RefreshableSession(
+        AssumeRole(ROLE),
+        source=CredentialProcess("helper", timeout=2000),
+        refresh=BackgroundRefresh(wait_timeout=20, prefetch=False),
     )
-    assert source.credentials()._wait_timeout == 3600
-    assert source.credentials()._strategy.prefetch is False
+    run, assume = session.hop_credentials
+    assert (run._wait_timeout, run._strategy.prefetch) == (3600, False)
+    assert assume._wait_timeout == 20, "only the command's hop waits longer"
+
+
+def test_sessions_with_different_caches_on_one_source_each_use_their_own(process, tmp_path):
+    source = CredentialProcess(process.argv)
+    first, second = MemoryCache(), FileCache(tmp_path / "c")
+    cached(source, first).get_frozen_credentials()
+    cached(source, second).get_frozen_credentials()
+    assert len(first) == 1
+    assert len(list((tmp_path / "c").glob("*.json"))) == 1, "not the first session's cache"
+    assert process.runs == 2
+
+
+def test_the_status_of_a_session_shows_the_command_as_its_first_hop(process, isolated_aws):
+    session = RefreshableSession(
+        AssumeRole(ROLE), source=CredentialProcess(process.argv), cache=NoCache()
+    )
+    run = session.hop_credentials[0]
+    run.get_frozen_credentials()
+    status = session.status()
+    assert len(status) == 2
+    assert status[0].label.startswith("hop 1 of 2 (credential_process ")
+    assert (status[0].hop, status[0].refresh_count, status[1].expiration) == (1, 1, None)
+    link = session._chain.links[0]
+    assert (link._client, link._waiting_client) == (None, None), "no STS client: it calls none"
+
+
+def test_an_iam_users_keys_from_a_command_may_sign_get_session_token(process, isolated_aws):
+    session = RefreshableSession(
+        GetSessionToken(), source=CredentialProcess(process.argv), duration="12h"
+    )
+    assert [state.label for state in session.status()][1].startswith("hop 2 of 2 (GetSession")

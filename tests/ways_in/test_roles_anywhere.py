@@ -175,6 +175,8 @@ def test_an_assume_role_after_it_is_role_chaining_and_reaches_another_account(
         cross_account_chain.target_account_id
     )
     assert [status.hop for status in session.status()] == [1, 2]
+    create_session = session._chain.links[0]
+    assert (create_session._client, create_session._waiting_client) == (None, None), "no STS"
 
 
 # What the emulator refuses, and how the library says so ----------------------------------------

@@ -14,10 +14,9 @@ import argparse
 import signal
 import sys
 
-from .. import FileCache, OnDemandRefresh, RefreshWindows
+from .. import FileCache, OnDemandRefresh, RefreshableSession
 from ..credential_process import DEFAULT_TIMEOUT, MAX_TIMEOUT, CredentialProcess
 from ..credential_process import CredentialProcessFailed as Failed
-from ..events import Listeners
 from ._credential_process import guard_against_loops, write_version1
 from ._credentials import Snapshot
 from ._options import add_cache_dir, add_command, command_of
@@ -63,15 +62,12 @@ def run(args: argparse.Namespace) -> int:
     )
     source = CredentialProcess(command, timeout=args.timeout)
     source.pass_stderr = True
-    source.attach(
-        cache=FileCache(args.cache_dir),
-        windows=RefreshWindows(),
-        strategy=OnDemandRefresh(),
-        listeners=Listeners(),
+    session = RefreshableSession(
+        source=source, cache=FileCache(args.cache_dir), refresh=OnDemandRefresh()
     )
     try:
         with guard_against_loops(args.argv, LOOP):
-            creds = source.credentials().get_temporary_credentials()
+            creds = session.get_credentials().get_temporary_credentials()
     except Failed as exc:
         sys.stderr.write(f"refreshsts: error: {exc}\n")
         return _status(exc.returncode)

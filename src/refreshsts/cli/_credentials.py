@@ -6,7 +6,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 
 from .. import RefreshableSession
-from .._temporary import NEVER_EXPIRES, TemporaryCredentials, account_of
+from .._temporary import TemporaryCredentials, account_of
 
 __all__ = ["Snapshot", "account_of", "rfc3339", "role_arn_of", "snapshot"]
 
@@ -26,7 +26,7 @@ class Snapshot:
     def of(cls, credentials: TemporaryCredentials) -> Snapshot:
         """What `credentials` hold; keys that never expire have no expiration."""
         expiration = None
-        if credentials.expiration < NEVER_EXPIRES:
+        if not credentials.never_expires:
             expiration = _dt.datetime.fromtimestamp(credentials.expiration, _dt.timezone.utc)
         return cls(
             credentials.access_key_id,

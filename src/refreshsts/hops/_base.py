@@ -21,7 +21,7 @@ from ..errors import ConfigurationError
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Hop", "default_session_name"]
+__all__ = ["Hop", "SourceHop", "default_session_name"]
 
 Duration = int | Literal["max"] | None
 
@@ -61,6 +61,15 @@ class Hop(abc.ABC):
     """True when STS refuses a duration beyond what the signing credentials have left."""
     needs_temporary_caller: ClassVar[bool] = False
     """True when STS refuses it signed by an IAM user's (or root's) long-term keys."""
+    calls_sts: ClassVar[bool] = True
+    """False for a hop a source performs itself (RolesAnywhere's CreateSession, a
+    credential_process run): the chain builds it no STS client."""
+    names_principal: ClassVar[bool] = True
+    """False when nothing in its cache fields says whose keys it hands out (a command may
+    print anyone's): the hops after it are cached under a proof of the keys themselves."""
+    may_hand_out_user_keys: ClassVar[bool] = False
+    """True when its credentials may be an IAM user's long-term keys, so operations STS
+    answers only for IAM users may follow it."""
 
     duration: Duration
 
@@ -90,6 +99,15 @@ class Hop(abc.ABC):
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         """Call STS with `client` and return the credentials it hands out."""
         return self._send(client, self.request(duration=duration))
+
+    def refresh_wait(self) -> float | None:
+        """How long a caller should wait for a refresh of this hop another caller started.
+
+        Returns:
+            Seconds, when one call may take longer than a refresh strategy's `wait_timeout`
+            allows (a command signing in interactively); None for an STS call.
+        """
+        return None
 
     def step_down(self, error: ClientError, requested: int, *, chained: bool) -> int | None:
         """A shorter duration to retry with when STS refuses `requested` as too long."""
@@ -183,6 +201,14 @@ class Hop(abc.ABC):
         issued = time.time()
         response = getattr(client, _snake(self.operation))(**params)
         return TemporaryCredentials.from_sts(response, issued=issued, arn_key=self.response_arn_key)
+
+
+class SourceHop(Hop):
+    """A hop a source performs itself and a session puts first (`Source.leading_hops`):
+    it needs no AWS signature and calls no STS, so the chain builds it no STS client."""
+
+    unsigned: ClassVar[bool] = True
+    calls_sts: ClassVar[bool] = False
 
 
 def check_range(where: str, seconds: int, limits: DurationLimits) -> None:
