@@ -269,7 +269,7 @@ def test_federation_token_request_and_limits():
         ("app", {"tags": "ab"}, r"tags must be a mapping of key to value or \(key, value\) pairs"),
         ("app", {"tags": [("a", "1"), ("a", "2")]}, "tag key 'a' is given twice"),
         ("app", {"policy_arns": None}, "policy_arns must be a list .* not NoneType"),
-        ("app", {"duration": "0"}, "not a positive duration: STS accepts 900-129600 s"),
+        ("app", {"duration": "0"}, "not a positive duration: allowed 900-129600 s"),
     ],
 )
 def test_federation_token_refuses_bad_input(name, kwargs, message):

@@ -81,7 +81,11 @@ def assertion() -> str:
             ["minimum_session_token_size=4097", "0-4096"],
         ),
         (GetScopedCredentials, ["policy=", "duration="]),
-        (lambda: GetScopedCredentials(duration=0), ["duration=0", "positive"]),
+        (lambda: GetScopedCredentials(duration=0), ["duration=0", "positive", "60-129600 s"]),
+        (
+            lambda: AssumeRoot("123456789012", AUDIT, duration="0s"),
+            ["duration='0s'", "positive", "allowed 60-900 s (1m-15m)"],
+        ),
         (lambda: GetScopedCredentials(duration=129601), ["duration=129601", "60-129600 s"]),
         (lambda: GetScopedCredentials("x" * 2049), ["policy", "2049", "2048"]),
         (lambda: GetScopedCredentials(READ_ONLY, description="x"), ["description", "2-256"]),
@@ -213,15 +217,33 @@ def test_what_sts_would_refuse_is_refused_when_the_session_is_built(hops, option
         assert word in str(refused.value)
 
 
-def test_what_sts_accepts_builds():
-    session(GetSessionToken(), GetScopedCredentials(READ_ONLY), source=LONG_TERM)
-    session(
+def planned(built):
+    """Each hop's (duration as planned, lifetime the hops after it may count on)."""
+    plans, lifetime = [], None
+    for link in built._chain.links:
+        duration = link.cache_fields()["duration"]
+        lifetime = link.hop.lifetime(duration, chained=link.chained, caller=lifetime)
+        plans.append((duration, lifetime))
+    return plans
+
+
+def test_what_sts_accepts_builds_with_the_durations_it_plans():
+    built = session(GetSessionToken(), GetScopedCredentials(READ_ONLY), source=LONG_TERM)
+    assert planned(built) == [(None, 43200), (None, 43200)]
+    built = session(
         AssumeRole(ROLE), *[GetScopedCredentials(READ_ONLY)] * 3, GetScopedCredentials(duration=900)
     )
-    session(AssumeRole(ROLE, duration="2h"), GetScopedCredentials(duration="2h"), source=LONG_TERM)
-    session(AssumeRole(ROLE), GetScopedCredentials(duration="max"), duration="1h")
-    session(AssumeRole(ROLE), AssumeRoot("222222222222", AUDIT), region="us-east-1")
-    session(GetScopedCredentials(READ_ONLY), AssumeRole(ROLE, duration="1h"))
+    assert planned(built) == [(None, 3600)] * 4 + [(900, 900)]
+    built = session(
+        AssumeRole(ROLE, duration="2h"), GetScopedCredentials(duration="2h"), source=LONG_TERM
+    )
+    assert planned(built) == [(7200, 7200), (7200, 7200)]
+    built = session(AssumeRole(ROLE), GetScopedCredentials(duration="max"), duration="1h")
+    assert planned(built) == [(3600, 3600), ("max", 3600)]
+    built = session(AssumeRole(ROLE), AssumeRoot("222222222222", AUDIT), region="us-east-1")
+    assert planned(built) == [(None, 3600), (None, 900)]
+    built = session(GetScopedCredentials(READ_ONLY), AssumeRole(ROLE, duration="1h"))
+    assert planned(built) == [(None, None), (3600, 3600)]
 
 
 def test_environment_keys_without_a_token_are_long_term(monkeypatch, isolated_aws):
