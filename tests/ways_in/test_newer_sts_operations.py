@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from fixtures.moto_server import MotoServer, World
+from fixtures.moto_server import MotoServer, World, _allow, _policy
 from fixtures.sts_emulator import StsEmulator
 from fixtures.sts_proxy import StsProxy
 from refreshsts import (
@@ -455,3 +455,20 @@ def test_scoped_credentials_due_with_their_caller_are_made_from_the_callers_new_
         assert scoped.credentials.expiration > first + 2000
         assert abs(scoped.credentials.expiration - role.credentials.expiration) <= 1
     assert emulator.refusals == []
+
+
+def test_minimum_session_token_size_reaches_sts_on_a_session_token(
+    world: World, moto_server: MotoServer, proxied_aws_env, sts_proxy: StsProxy
+):
+    with moto_server.admin():
+        moto_server.admin_client("iam").put_user_policy(
+            UserName=world.user_name,
+            PolicyName="session-token",
+            PolicyDocument=_policy(_allow("sts:GetSessionToken", "*")),
+        )
+    built = RefreshableSession(
+        GetSessionToken(minimum_session_token_size=2048), source=PROFILE, cache=NoCache()
+    )
+    built.get_credentials().get_frozen_credentials()
+    [sent] = sts_proxy.records("GetSessionToken")
+    assert (sent.status, sent.params["MinimumSessionTokenSize"]) == (200, "2048")
