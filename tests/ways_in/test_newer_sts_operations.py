@@ -472,3 +472,42 @@ def test_minimum_session_token_size_reaches_sts_on_a_session_token(
     built.get_credentials().get_frozen_credentials()
     [sent] = sts_proxy.records("GetSessionToken")
     assert (sent.status, sent.params["MinimumSessionTokenSize"]) == (200, "2048")
+
+
+def sts_signing_with(key_id: str, secret: str, token: str | None = None):
+    keys = Credentials(key_id, secret, token)
+    return new_botocore_session(credentials=keys).create_client("sts", region_name="us-west-2")
+
+
+def test_the_emulator_refuses_a_wrong_secret_or_session_token_for_the_right_key_id(
+    world: World, proxied_aws_env, sts_proxy: StsProxy, emulator: StsEmulator
+):
+    user = sts_signing_with(world.access_key_id, world.secret_access_key)
+    role = user.assume_role(RoleArn=world.role_arn, RoleSessionName="direct")["Credentials"]
+    key, secret, token = role["AccessKeyId"], role["SecretAccessKey"], role["SessionToken"]
+    assert sts_proxy.known(key) is not None and sts_proxy.known(key).session_token == token
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+        sts_signing_with(world.access_key_id, secret).assume_root(
+            TargetPrincipal="222222222222", TaskPolicyArn={"arn": AUDIT}
+        )
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+        sts_signing_with(key, world.secret_access_key, token).get_scoped_credentials(
+            DurationSeconds=900
+        )
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):
+        sts_signing_with(key, secret, token[:-8] + "AAAAAAAA").get_scoped_credentials(
+            DurationSeconds=900
+        )
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):
+        sts_signing_with(world.access_key_id, world.secret_access_key, token).assume_root(
+            TargetPrincipal="222222222222", TaskPolicyArn={"arn": AUDIT}
+        )
+    scoped = sts_signing_with(key, secret, token).get_scoped_credentials(DurationSeconds=900)
+    assert scoped["Credentials"]["AccessKeyId"] in emulator.scoped
+    assert [code for _, code in emulator.refusals] == [
+        "SignatureDoesNotMatch",
+        "SignatureDoesNotMatch",
+        "InvalidClientTokenId",
+        "InvalidClientTokenId",
+    ]
+    assert all(record.status == 403 for record in sts_proxy.records("AssumeRoot"))
