@@ -102,9 +102,11 @@ def aws_env(
 
 @pytest.fixture
 def proxied_aws_env(
-    monkeypatch: pytest.MonkeyPatch, aws_env: AwsFiles, sts_proxy: StsProxy
+    monkeypatch: pytest.MonkeyPatch, aws_env: AwsFiles, sts_proxy: StsProxy, world: World
 ) -> AwsFiles:
-    """`aws_env` with AWS_ENDPOINT_URL pointing at `sts_proxy` instead of the server."""
+    """`aws_env` with AWS_ENDPOINT_URL pointing at `sts_proxy` instead of the server, which
+    knows the world user's keys (so emulators behind it verify their signatures)."""
+    sts_proxy.know(world.access_key_id, world.secret_access_key)
     env = {**aws_env.env, "AWS_ENDPOINT_URL": sts_proxy.url}
     monkeypatch.setenv("AWS_ENDPOINT_URL", sts_proxy.url)
     return dataclasses.replace(aws_env, endpoint_url=sts_proxy.url, env=env)
@@ -148,6 +150,7 @@ def organization_env(
     """Isolated AWS files whose profile `ststestprofile` is the organization's user, with
     AWS_ENDPOINT_URL pointing at `organization_proxy` (which counts every call)."""
     user = organization.world
+    organization_proxy.know(user.access_key_id, user.secret_access_key)
     files = write_aws_files(
         tmp_path / "home", user.access_key_id, user.secret_access_key, organization_proxy.url
     )

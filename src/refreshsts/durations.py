@@ -25,13 +25,17 @@ _LONGEST = 129600
 """Nor above 36 h (GetSessionToken, GetFederationToken); a role session is at most 12 h."""
 
 
-def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Literal["max"]:
+def parse_duration(
+    value: DurationLike, *, name: str = "duration", limits: DurationLimits | None = None
+) -> int | Literal["max"]:
     """Read a duration the way every `duration=` option does.
 
     Args:
         value: Seconds as an int, a `datetime.timedelta`, text such as ``"1h30m"``,
             ``"900"`` or ``"36h"``, or ``"max"``.
         name: The option's name, for the error message.
+        limits: The range of the operation it is for, named when `value` is not positive;
+            without it, the range of every STS operation.
 
     Returns:
         Whole seconds, or ``"max"``.
@@ -75,6 +79,10 @@ def parse_duration(value: DurationLike, *, name: str = "duration") -> int | Lite
         raise ConfigurationError(
             f"{name}={value!r} is a {type(value).__name__}: use seconds (int), a timedelta "
             "or text like '1h'"
+        )
+    if seconds <= 0 and limits is not None:
+        raise ConfigurationError(
+            f"{name}={value!r} is not a positive duration: allowed {limits.describe()}, or 'max'"
         )
     if seconds <= 0:
         raise ConfigurationError(

@@ -498,7 +498,7 @@ def _duration(value: DurationLike | None) -> Duration:
     if value is None:
         return None
     try:
-        parsed = parse_duration(value)
+        parsed = parse_duration(value, limits=LIMITS)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{_WHERE}: {exc}") from None
     if parsed != MAX:

@@ -12,10 +12,13 @@ from contextlib import contextmanager
 import boto3
 import pytest
 import time_machine
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from fixtures.sts_proxy import StsProxy
 from fixtures.token_endpoints import WebIdentityTokenIssuer, assert_no_secret, claims_of
 from refreshsts import AssumeRole, ConfigurationError, RefreshableSession, RefreshError, tokens
+from refreshsts._internal.botocore_sessions import new_botocore_session
 
 AUDIENCE = "https://auth.example.com"
 
@@ -272,3 +275,30 @@ def test_an_answer_botocore_cannot_parse_never_quotes_its_token(
     assert caught.value.__cause__ is None
     assert secret not in str(caught.value.__context__), "only the stand-in, never the body"
     assert secret not in caplog.text
+
+
+def test_the_issuer_refuses_a_wrong_secret_or_session_token_for_the_right_key_id(
+    world, issuer: WebIdentityTokenIssuer, sts_proxy: StsProxy
+) -> None:
+    def ask(key: str, secret: str, token: str | None = None) -> dict:
+        client = new_botocore_session(credentials=Credentials(key, secret, token)).create_client(
+            "sts", region_name="us-west-2"
+        )
+        return client.get_web_identity_token(Audience=[AUDIENCE], SigningAlgorithm="RS256")
+
+    user = boto3.Session(profile_name="ststestprofile", region_name="us-west-2").client("sts")
+    role = user.assume_role(RoleArn=world.role_arn, RoleSessionName="direct")["Credentials"]
+    key, secret, token = role["AccessKeyId"], role["SecretAccessKey"], role["SessionToken"]
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+        ask(world.access_key_id, secret)
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):
+        ask(key, secret, token[:-8] + "AAAAAAAA")
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):
+        ask(key, secret)
+    assert issuer.issued == []
+    assert issuer.refusals == [
+        "SignatureDoesNotMatch",
+        "InvalidClientTokenId",
+        "InvalidClientTokenId",
+    ]
+    assert ask(key, secret, token)["WebIdentityToken"] == issuer.issued[0]

@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 
 from refreshsts import ConfigurationError, RefreshstsError, parse_duration
-from refreshsts.durations import format_duration
+from refreshsts.durations import DurationLimits, format_duration
 
 
 @pytest.mark.parametrize(
@@ -42,6 +42,16 @@ def test_zero_and_negative_durations_say_what_sts_accepts(value):
     assert f"duration={value!r} is not a positive duration" in text
     assert "STS accepts 900-129600 s (15m-36h" in text
     assert "or 'max'" in text
+
+
+@pytest.mark.parametrize("value", [0, "0s", -5])
+def test_zero_and_negative_durations_name_the_range_given(value):
+    limits = DurationLimits(60, 900, 900)
+    with pytest.raises(ConfigurationError) as info:
+        parse_duration(value, limits=limits)
+    text = str(info.value)
+    assert f"duration={value!r} is not a positive duration: allowed 60-900 s (1m-15m)" in text
+    assert "129600" not in text
 
 
 @pytest.mark.parametrize("value", ["\u00b2", "\u0661h", "\u0663\u0666\u0660\u0660"])

@@ -95,7 +95,7 @@ def test_default_session_name_names_user_and_host_not_a_process_and_labels_show_
         ({"duration": 899}, r"duration=899 s \(14m59s\) is out of range: allowed 900-43200 s"),
         ({"duration": "13h"}, "out of range: allowed 900-43200 s"),
         ({"duration": "1y"}, "is not a duration"),
-        ({"duration": 0}, r"duration=0 is not a positive duration: STS accepts 900-129600 s"),
+        ({"duration": 0}, r"duration=0 is not a positive duration: allowed 900-43200 s \(15m"),
         ({"role_arn": "arn:aws:iam::123456789012:role/r\u00f4le"}, "is not a role ARN"),
         ({"role_arn": "arn:aws:iam::" + "\u0661" * 12 + ":role/x"}, "is not a role ARN"),
         ({"role_arn": 42}, r"AssumeRole: role_arn=42 is not a role ARN"),

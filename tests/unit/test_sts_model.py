@@ -10,18 +10,28 @@ from refreshsts._internal.botocore_sessions import new_botocore_session
 from refreshsts._internal.sts_model import supplement
 
 NEWER = ("AssumeRoot", "GetWebIdentityToken", "GetDelegatedAccessToken", "GetScopedCredentials")
+TOKEN_SIZED = (
+    "AssumeRole",
+    "GetSessionToken",
+    "GetFederationToken",
+    "AssumeRoleWithWebIdentity",
+    "AssumeRoleWithSAML",
+)
 
 
 def test_an_sts_model_without_the_newer_operations_gets_them_and_keeps_its_own():
     model = copy.deepcopy(Loader().load_service_model("sts", "service-2"))
     for name in NEWER:
         model["operations"].pop(name, None)
-    del model["shapes"]["AssumeRoleRequest"]["members"]["MinimumSessionTokenSize"]
+    for name in TOKEN_SIZED:
+        model["shapes"][f"{name}Request"]["members"].pop("MinimumSessionTokenSize", None)
     own_assume_role = model["operations"]["AssumeRole"]
     supplement(model)
     assert set(NEWER) <= set(model["operations"])
     assert model["operations"]["AssumeRole"] is own_assume_role
-    assert "MinimumSessionTokenSize" in model["shapes"]["AssumeRoleRequest"]["members"]
+    for name in TOKEN_SIZED:
+        assert "MinimumSessionTokenSize" in model["shapes"][f"{name}Request"]["members"]
+    assert "DurationSeconds" in model["shapes"]["GetSessionTokenRequest"]["members"]
     scoped = model["shapes"][model["operations"]["GetScopedCredentials"]["input"]["shape"]]
     assert {"Policy", "DurationSeconds", "ScopedSessionDescription"} <= set(scoped["members"])
 

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore import UNSIGNED
+from botocore.validate import validate_parameters
 
 import refreshsts.sources as sources
 from refreshsts import (
@@ -23,6 +24,7 @@ from refreshsts import (
     RefreshableSession,
     RefreshError,
 )
+from refreshsts._internal.botocore_sessions import new_botocore_session
 from refreshsts.hops._mfa import MfaCodeError
 from refreshsts.hops._tokens import TokenError
 
@@ -269,7 +271,7 @@ def test_federation_token_request_and_limits():
         ("app", {"tags": "ab"}, r"tags must be a mapping of key to value or \(key, value\) pairs"),
         ("app", {"tags": [("a", "1"), ("a", "2")]}, "tag key 'a' is given twice"),
         ("app", {"policy_arns": None}, "policy_arns must be a list .* not NoneType"),
-        ("app", {"duration": "0"}, "not a positive duration: STS accepts 900-129600 s"),
+        ("app", {"duration": "0"}, "not a positive duration: allowed 900-129600 s"),
     ],
 )
 def test_federation_token_refuses_bad_input(name, kwargs, message):
@@ -437,3 +439,44 @@ def test_a_held_token_never_travels_in_a_pickle_or_a_copy():
         assert other == hop
         assert other.__dict__["_token"]._held is None
     assert hop.__dict__["_token"]._held is not None
+
+
+TOKEN_SIZED = {
+    "GetSessionToken": lambda **kw: GetSessionToken(mfa_serial=MFA, mfa_token=code, **kw),
+    "GetFederationToken": lambda **kw: GetFederationToken("app", **kw),
+    "AssumeRoleWithWebIdentity": lambda **kw: AssumeRoleWithWebIdentity(ROLE, token="a.b.c", **kw),
+    "AssumeRoleWithSAML": lambda **kw: AssumeRoleWithSAML(ROLE, IDP, assertion="abcd", **kw),
+}
+
+
+def code() -> str:
+    return "123456"
+
+
+@pytest.mark.parametrize("operation", TOKEN_SIZED)
+def test_minimum_session_token_size_is_sent_keyed_and_accepted_by_the_sts_model(operation):
+    hop = TOKEN_SIZED[operation](minimum_session_token_size=2048)
+    assert hop.request(duration=900)["MinimumSessionTokenSize"] == 2048
+    assert hop.cache_fields()["MinimumSessionTokenSize"] == 2048
+    assert "MinimumSessionTokenSize" not in TOKEN_SIZED[operation]().request(duration=None)
+    least = TOKEN_SIZED[operation](minimum_session_token_size=0)
+    assert least.request(duration=None)["MinimumSessionTokenSize"] == 0
+    assert hop.with_duration("1h").minimum_session_token_size == 2048
+    assert hop != TOKEN_SIZED[operation](minimum_session_token_size=1024)
+    client = RecordingClient()
+    hop.call(client, duration=900)
+    [(_, sent)] = client.calls
+    assert sent["MinimumSessionTokenSize"] == 2048
+    model = new_botocore_session().get_service_model("sts").operation_model(operation)
+    validate_parameters(sent, model.input_shape)
+
+
+@pytest.mark.parametrize("operation", TOKEN_SIZED)
+@pytest.mark.parametrize("value", [-1, 4097, True, "1024", 1.5])
+def test_a_minimum_session_token_size_out_of_range_is_refused_naming_the_range(operation, value):
+    with pytest.raises(ConfigurationError) as refused:
+        TOKEN_SIZED[operation](minimum_session_token_size=value)
+    text = str(refused.value)
+    assert text.startswith(operation)
+    assert f"minimum_session_token_size={value!r} is out of range" in text
+    assert "0-4096" in text

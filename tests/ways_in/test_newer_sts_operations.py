@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from fixtures.moto_server import MotoServer, World
+from fixtures.moto_server import MotoServer, World, _allow, _policy
 from fixtures.sts_emulator import StsEmulator
 from fixtures.sts_proxy import StsProxy
 from refreshsts import (
@@ -81,7 +81,11 @@ def assertion() -> str:
             ["minimum_session_token_size=4097", "0-4096"],
         ),
         (GetScopedCredentials, ["policy=", "duration="]),
-        (lambda: GetScopedCredentials(duration=0), ["duration=0", "positive"]),
+        (lambda: GetScopedCredentials(duration=0), ["duration=0", "positive", "60-129600 s"]),
+        (
+            lambda: AssumeRoot("123456789012", AUDIT, duration="0s"),
+            ["duration='0s'", "positive", "allowed 60-900 s (1m-15m)"],
+        ),
         (lambda: GetScopedCredentials(duration=129601), ["duration=129601", "60-129600 s"]),
         (lambda: GetScopedCredentials("x" * 2049), ["policy", "2049", "2048"]),
         (lambda: GetScopedCredentials(READ_ONLY, description="x"), ["description", "2-256"]),
@@ -213,15 +217,33 @@ def test_what_sts_would_refuse_is_refused_when_the_session_is_built(hops, option
         assert word in str(refused.value)
 
 
-def test_what_sts_accepts_builds():
-    session(GetSessionToken(), GetScopedCredentials(READ_ONLY), source=LONG_TERM)
-    session(
+def planned(built):
+    """Each hop's (duration as planned, lifetime the hops after it may count on)."""
+    plans, lifetime = [], None
+    for link in built._chain.links:
+        duration = link.cache_fields()["duration"]
+        lifetime = link.hop.lifetime(duration, chained=link.chained, caller=lifetime)
+        plans.append((duration, lifetime))
+    return plans
+
+
+def test_what_sts_accepts_builds_with_the_durations_it_plans():
+    built = session(GetSessionToken(), GetScopedCredentials(READ_ONLY), source=LONG_TERM)
+    assert planned(built) == [(None, 43200), (None, 43200)]
+    built = session(
         AssumeRole(ROLE), *[GetScopedCredentials(READ_ONLY)] * 3, GetScopedCredentials(duration=900)
     )
-    session(AssumeRole(ROLE, duration="2h"), GetScopedCredentials(duration="2h"), source=LONG_TERM)
-    session(AssumeRole(ROLE), GetScopedCredentials(duration="max"), duration="1h")
-    session(AssumeRole(ROLE), AssumeRoot("222222222222", AUDIT), region="us-east-1")
-    session(GetScopedCredentials(READ_ONLY), AssumeRole(ROLE, duration="1h"))
+    assert planned(built) == [(None, 3600)] * 4 + [(900, 900)]
+    built = session(
+        AssumeRole(ROLE, duration="2h"), GetScopedCredentials(duration="2h"), source=LONG_TERM
+    )
+    assert planned(built) == [(7200, 7200), (7200, 7200)]
+    built = session(AssumeRole(ROLE), GetScopedCredentials(duration="max"), duration="1h")
+    assert planned(built) == [(3600, 3600), ("max", 3600)]
+    built = session(AssumeRole(ROLE), AssumeRoot("222222222222", AUDIT), region="us-east-1")
+    assert planned(built) == [(None, 3600), (None, 900)]
+    built = session(GetScopedCredentials(READ_ONLY), AssumeRole(ROLE, duration="1h"))
+    assert planned(built) == [(None, None), (3600, 3600)]
 
 
 def test_environment_keys_without_a_token_are_long_term(monkeypatch, isolated_aws):
@@ -433,3 +455,59 @@ def test_scoped_credentials_due_with_their_caller_are_made_from_the_callers_new_
         assert scoped.credentials.expiration > first + 2000
         assert abs(scoped.credentials.expiration - role.credentials.expiration) <= 1
     assert emulator.refusals == []
+
+
+def test_minimum_session_token_size_reaches_sts_on_a_session_token(
+    world: World, moto_server: MotoServer, proxied_aws_env, sts_proxy: StsProxy
+):
+    with moto_server.admin():
+        moto_server.admin_client("iam").put_user_policy(
+            UserName=world.user_name,
+            PolicyName="session-token",
+            PolicyDocument=_policy(_allow("sts:GetSessionToken", "*")),
+        )
+    built = RefreshableSession(
+        GetSessionToken(minimum_session_token_size=2048), source=PROFILE, cache=NoCache()
+    )
+    built.get_credentials().get_frozen_credentials()
+    [sent] = sts_proxy.records("GetSessionToken")
+    assert (sent.status, sent.params["MinimumSessionTokenSize"]) == (200, "2048")
+
+
+def sts_signing_with(key_id: str, secret: str, token: str | None = None):
+    keys = Credentials(key_id, secret, token)
+    return new_botocore_session(credentials=keys).create_client("sts", region_name="us-west-2")
+
+
+def test_the_emulator_refuses_a_wrong_secret_or_session_token_for_the_right_key_id(
+    world: World, proxied_aws_env, sts_proxy: StsProxy, emulator: StsEmulator
+):
+    user = sts_signing_with(world.access_key_id, world.secret_access_key)
+    role = user.assume_role(RoleArn=world.role_arn, RoleSessionName="direct")["Credentials"]
+    key, secret, token = role["AccessKeyId"], role["SecretAccessKey"], role["SessionToken"]
+    assert sts_proxy.known(key) is not None and sts_proxy.known(key).session_token == token
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+        sts_signing_with(world.access_key_id, secret).assume_root(
+            TargetPrincipal="222222222222", TaskPolicyArn={"arn": AUDIT}
+        )
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+        sts_signing_with(key, world.secret_access_key, token).get_scoped_credentials(
+            DurationSeconds=900
+        )
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):
+        sts_signing_with(key, secret, token[:-8] + "AAAAAAAA").get_scoped_credentials(
+            DurationSeconds=900
+        )
+    with pytest.raises(ClientError, match="InvalidClientTokenId"):
+        sts_signing_with(world.access_key_id, world.secret_access_key, token).assume_root(
+            TargetPrincipal="222222222222", TaskPolicyArn={"arn": AUDIT}
+        )
+    scoped = sts_signing_with(key, secret, token).get_scoped_credentials(DurationSeconds=900)
+    assert scoped["Credentials"]["AccessKeyId"] in emulator.scoped
+    assert [code for _, code in emulator.refusals] == [
+        "SignatureDoesNotMatch",
+        "SignatureDoesNotMatch",
+        "InvalidClientTokenId",
+        "InvalidClientTokenId",
+    ]
+    assert all(record.status == 403 for record in sts_proxy.records("AssumeRoot"))

@@ -403,6 +403,7 @@ def test_the_cache_key_binds_the_key_not_just_the_certificate(emulator, pki, tmp
         ({"region": "eu-west-1"}, "the trust anchor and profile are in 'us-east-1'"),
         ({"duration": "13h"}, r"out of range: allowed 900-43200 s"),
         ({"duration": 600}, r"out of range"),
+        ({"duration": 0}, r"duration=0 is not a positive duration: allowed 900-43200 s \(15m"),
         ({"session_name": "x"}, "session_name='x' is invalid"),
         ({"endpoint_url": "rolesanywhere.local"}, "is not an http"),
         ({"timeout": 0}, "timeout=0"),

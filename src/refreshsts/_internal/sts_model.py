@@ -2,7 +2,8 @@
 
 refreshsts supports botocore back to 1.34, and aiobotocore pins botocore months behind
 STS: AssumeRoot (2024), GetWebIdentityToken, GetDelegatedAccessToken (2025) and
-GetScopedCredentials (2026) may be missing from the model botocore ships. The shapes in
+GetScopedCredentials (2026) may be missing from the model botocore ships, and so may
+MinimumSessionTokenSize on the older operations. The shapes in
 ``data/sts-2011-06-15-additions.json`` (copied from botocore 1.44.8, documentation
 stripped) fill in what is missing, never replacing what botocore has.
 """

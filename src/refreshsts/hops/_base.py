@@ -188,12 +188,13 @@ class Hop(abc.ABC):
 
     def _init_duration(self, where: str, value: DurationLike | None) -> None:
         """Parse `value` into the hop, refusing what no position could accept."""
+        limits = self.limits(chained=False)
         try:
-            parsed = None if value is None else parse_duration(value, name="duration")
+            parsed = None if value is None else parse_duration(value, limits=limits)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{where}: {exc}") from None
         if parsed is not None and parsed != MAX:
-            check_range(where, parsed, self.limits(chained=False))
+            check_range(where, parsed, limits)
         self._set(duration=parsed)
 
     def _send(self, client: Any, params: Mapping[str, Any]) -> TemporaryCredentials:

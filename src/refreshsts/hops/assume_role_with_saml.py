@@ -36,6 +36,8 @@ class AssumeRoleWithSAML(FederatedRoleHop):
             the session's duration, else STS's default of 1 h.
         policy: A session policy (JSON text or a dict) narrowing what the session may do.
         policy_arns: ARNs of managed policies narrowing the session, at most 10.
+        minimum_session_token_size: Bytes of session token STS should reserve, 0 to 4096,
+            for callers storing the token in a fixed-size field.
 
     Raises:
         ConfigurationError: A parameter is malformed or out of range.
@@ -47,6 +49,7 @@ class AssumeRoleWithSAML(FederatedRoleHop):
     duration: Duration = None
     policy: str | None = None
     policy_arns: tuple[str, ...] = ()
+    minimum_session_token_size: int | None = None
 
     operation: ClassVar[str] = "AssumeRoleWithSAML"
     token_parameter: ClassVar[str] = "SAMLAssertion"  # noqa: S105 - a parameter name
@@ -65,6 +68,7 @@ class AssumeRoleWithSAML(FederatedRoleHop):
         duration: DurationLike | None = None,
         policy: PolicyLike = None,
         policy_arns: Iterable[str] = (),
+        minimum_session_token_size: int | None = None,
     ) -> None:
         where = self._where(role_arn)
         self._set(
@@ -78,6 +82,9 @@ class AssumeRoleWithSAML(FederatedRoleHop):
         self._set(
             policy=check.policy(where, policy),
             policy_arns=check.policy_arns(where, policy_arns),
+            minimum_session_token_size=check.minimum_session_token_size(
+                where, minimum_session_token_size
+            ),
             _token=_tokens.Reader(
                 where, file=None, value=self.assertion, name="assertion", chars=ASSERTION_CHARS
             ),
@@ -95,6 +102,7 @@ class AssumeRoleWithSAML(FederatedRoleHop):
             PrincipalArn=self.principal_arn,
             DurationSeconds=duration,
             **self._policy_params(),
+            MinimumSessionTokenSize=self.minimum_session_token_size,
         )
 
     def read_assertion(self) -> str:

@@ -42,6 +42,8 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
         policy_arns: ARNs of managed policies narrowing the session, at most 10.
         provider_id: The OAuth 2.0 provider's domain (``www.amazon.com`` or
             ``graph.facebook.com``), for OAuth 2.0 access tokens only; omit it for OIDC.
+        minimum_session_token_size: Bytes of session token STS should reserve, 0 to 4096,
+            for callers storing the token in a fixed-size field.
 
     Raises:
         ConfigurationError: A parameter is malformed, or both or neither of `token_file`
@@ -56,6 +58,7 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
     policy: str | None = None
     policy_arns: tuple[str, ...] = ()
     provider_id: str | None = None
+    minimum_session_token_size: int | None = None
 
     operation: ClassVar[str] = "AssumeRoleWithWebIdentity"
     token_parameter: ClassVar[str] = "WebIdentityToken"  # noqa: S105 - a parameter name
@@ -76,6 +79,7 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
         policy: PolicyLike = None,
         policy_arns: Iterable[str] = (),
         provider_id: str | None = None,
+        minimum_session_token_size: int | None = None,
     ) -> None:
         where = self._where(role_arn)
         self._set(role_arn=check.role_arn(where, role_arn))
@@ -97,6 +101,9 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
             policy=check.policy(where, policy),
             policy_arns=check.policy_arns(where, policy_arns),
             provider_id=check.provider_id(where, provider_id),
+            minimum_session_token_size=check.minimum_session_token_size(
+                where, minimum_session_token_size
+            ),
             _token=_tokens.Reader(where, file=path, value=value, name="token", chars=TOKEN_CHARS),
         )
 
@@ -114,6 +121,7 @@ class AssumeRoleWithWebIdentity(FederatedRoleHop):
             DurationSeconds=duration,
             **self._policy_params(),
             ProviderId=self.provider_id,
+            MinimumSessionTokenSize=self.minimum_session_token_size,
         )
 
     def read_token(self) -> str:

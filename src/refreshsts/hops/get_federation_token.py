@@ -35,6 +35,8 @@ class GetFederationToken(SessionPolicy, Hop):
         tags: Session tags, a mapping or (key, value) pairs, at most 50.
         duration: How long the session lasts (15 min to 36 h; 1 h for the root user), or
             ``"max"``; by default the session's duration, else STS's default of 12 h.
+        minimum_session_token_size: Bytes of session token STS should reserve, 0 to 4096,
+            for callers storing the token in a fixed-size field.
 
     Raises:
         ConfigurationError: A parameter is malformed or out of range.
@@ -45,6 +47,7 @@ class GetFederationToken(SessionPolicy, Hop):
     policy_arns: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
     duration: Duration = None
+    minimum_session_token_size: int | None = None
 
     operation: ClassVar[str] = "GetFederationToken"
     may_follow_role: ClassVar[bool] = False
@@ -60,6 +63,7 @@ class GetFederationToken(SessionPolicy, Hop):
         policy_arns: Iterable[str] = (),
         tags: TagsLike = None,
         duration: DurationLike | None = None,
+        minimum_session_token_size: int | None = None,
     ) -> None:
         where = self._where(name)
         self._set(
@@ -67,6 +71,9 @@ class GetFederationToken(SessionPolicy, Hop):
             policy=check.policy(where, policy),
             policy_arns=check.policy_arns(where, policy_arns),
             tags=check.tags(where, tags),
+            minimum_session_token_size=check.minimum_session_token_size(
+                where, minimum_session_token_size
+            ),
         )
         self._init_duration(where, duration)
 
@@ -84,6 +91,7 @@ class GetFederationToken(SessionPolicy, Hop):
             DurationSeconds=duration,
             **self._policy_params(),
             Tags=tag_params(self.tags),
+            MinimumSessionTokenSize=self.minimum_session_token_size,
         )
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:

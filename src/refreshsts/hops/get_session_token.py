@@ -33,6 +33,8 @@ class GetSessionToken(Hop):
         mfa_serial: The MFA device's serial number or ARN, for an MFA-authenticated session.
         mfa_token: Called for the device's current code; without it, the code is asked
             for on the terminal.
+        minimum_session_token_size: Bytes of session token STS should reserve, 0 to 4096,
+            for callers storing the token in a fixed-size field.
 
     Raises:
         ConfigurationError: A parameter is malformed or out of range.
@@ -41,6 +43,7 @@ class GetSessionToken(Hop):
     duration: Duration = None
     mfa_serial: str | None = None
     mfa_token: MfaToken | None = field(default=None, repr=False, compare=False)
+    minimum_session_token_size: int | None = None
 
     operation: ClassVar[str] = "GetSessionToken"
     may_follow_role: ClassVar[bool] = False
@@ -57,10 +60,17 @@ class GetSessionToken(Hop):
         duration: DurationLike | None = None,
         mfa_serial: str | None = None,
         mfa_token: MfaToken | None = None,
+        minimum_session_token_size: int | None = None,
     ) -> None:
         where = self._where()
         serial, token = check.mfa(where, mfa_serial, mfa_token)
-        self._set(mfa_serial=serial, mfa_token=token)
+        self._set(
+            mfa_serial=serial,
+            mfa_token=token,
+            minimum_session_token_size=check.minimum_session_token_size(
+                where, minimum_session_token_size
+            ),
+        )
         self._init_duration(where, duration)
 
     def limits(self, *, chained: bool) -> DurationLimits:
@@ -75,7 +85,11 @@ class GetSessionToken(Hop):
 
     def request(self, *, duration: int | None) -> dict[str, Any]:
         """The request without the MFA code, which is asked for only when STS is called."""
-        return sts_params(DurationSeconds=duration, SerialNumber=self.mfa_serial)
+        return sts_params(
+            DurationSeconds=duration,
+            SerialNumber=self.mfa_serial,
+            MinimumSessionTokenSize=self.minimum_session_token_size,
+        )
 
     def call(self, client: Any, *, duration: int | None) -> TemporaryCredentials:
         params = self.request(duration=duration)
