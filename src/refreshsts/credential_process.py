@@ -201,8 +201,8 @@ class CredentialProcess(Source):
             RefreshError: It could not start, ran past `timeout`, or printed no valid
                 Version 1 JSON; the message never quotes its output.
         """
-        issued = time.time()
-        return self._parse(self._run(), issued)
+        stdout = self._run()
+        return self._parse(stdout, time.time())
 
     # -- running the command ----------------------------------------------------------------
 
@@ -237,7 +237,11 @@ class CredentialProcess(Source):
         return stdout
 
     def _parse(self, stdout: bytes, issued: float) -> TemporaryCredentials:
-        """The credentials in `stdout`; errors name fields, never values."""
+        """The credentials in `stdout`, which arrived at `issued`; errors name fields, never values.
+
+        `issued` is when the output arrived, not when the command started: keys whose
+        Expiration passed while it ran are refused, and the lifetime is never overstated.
+        """
         try:
             parsed = json.loads(stdout.decode("utf-8"))
         except UnicodeDecodeError:

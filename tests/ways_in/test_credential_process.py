@@ -169,6 +169,14 @@ def test_a_hung_command_is_stopped_after_the_timeout_even_when_its_child_holds_t
     assert time.monotonic() - started < 3
 
 
+def test_keys_that_expire_while_the_command_runs_are_refused(process):
+    expiration = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+    process.answer(expiration=rfc3339(expiration), sleep=3)
+    with pytest.raises(RefreshError, match="printed credentials that expired at") as raised:
+        cached(CredentialProcess(process.argv), NoCache()).get_frozen_credentials()
+    assert raised.value.hop == 0
+
+
 # -- caching -----------------------------------------------------------------------------
 
 
