@@ -332,7 +332,7 @@ def test_credentials_sts_hands_out_already_expired_are_refused(world, proxied_aw
         cache=cache,
     )
     session.add_listener(events.append)
-    with pytest.raises(RefreshError, match="handed credentials that expired at .*none were used"):
+    with pytest.raises(RefreshError, match=r"handed credentials that expired at .*none were used"):
         session.get_credentials().get_frozen_credentials()
     assert sts_proxy.calls("AssumeRole") == 1
     assert [event.kind for event in events] == ["started", "failed"]
