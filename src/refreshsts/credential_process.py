@@ -48,7 +48,7 @@ DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 3600.0
 STDERR_SHOWN = 2000
 """Characters of a failed command's stderr a RefreshError quotes (its end, where errors are)."""
-_SHOWN = 80
+_DIGEST_SHOWN = 8
 _BEFORE_PROCESS = (
     "role_arn",
     "aws_access_key_id",
@@ -128,8 +128,7 @@ class CredentialProcess(Source):
         self.timeout = _timeout(timeout, where)
         self.command = command if isinstance(command, str) else shlex.join(self.argv)
         self._given: str | list[str] = command if isinstance(command, str) else list(self.argv)
-        shown = _shown(self.command)
-        label = f"credential_process {shown}"
+        label = f"credential_process {_shown(self.argv)}"
         if profile is not None:
             label = f"{label} of profile {profile!r}"
         super().__init__(profile=profile, label=label)
@@ -308,7 +307,7 @@ class CredentialProcess(Source):
         return (_rebuild, (self._given, self.timeout, self.profile))
 
     def __repr__(self) -> str:
-        return f"CredentialProcess({_shown(self.command)!r}, timeout={self.timeout:g})"
+        return f"CredentialProcess({_shown(self.argv)!r}, timeout={self.timeout:g})"
 
 
 def profile_process(profile: str, config: Mapping[str, Any]) -> CredentialProcess | None:
@@ -394,7 +393,7 @@ def _argv(command: object, where: str) -> tuple[str, ...]:
             words = compat_shell_split(command)
         except ValueError as exc:
             raise ConfigurationError(
-                f"{where}: credential_process {_shown(command)!r} cannot be split into words: {exc}"
+                f"{where}: the credential_process command line cannot be split into words: {exc}"
             ) from None
     elif isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
         words = list(command)
@@ -433,9 +432,17 @@ def _program(word: str) -> str:
     return shutil.which(word) or word
 
 
-def _shown(command: str) -> str:
-    """The command line as logs and errors show it: cut short, never in full."""
-    return command if len(command) <= _SHOWN else command[: _SHOWN - 3] + "..."
+def _shown(argv: Sequence[str]) -> str:
+    """The command as logs, errors and events show it: its program's name, a digest of the rest.
+
+    Arguments may carry a secret (`vault-creds --token ...`); the digest tells commands
+    apart without showing them.
+    """
+    program = os.path.basename(argv[0]) or argv[0]
+    if len(argv) == 1:
+        return program
+    digest = hashlib.sha256(json.dumps(list(argv[1:])).encode()).hexdigest()
+    return f"{program} [args sha256:{digest[:_DIGEST_SHOWN]}]"
 
 
 def _exit(returncode: int) -> str:

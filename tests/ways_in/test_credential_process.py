@@ -299,8 +299,8 @@ def test_an_entry_others_may_write_is_not_served(process, tmp_path):
 def test_repr_label_and_pickle_hold_no_secret_and_rebuild_the_command(process, isolated_aws):
     long_line = process.line + " --client-id " + "x" * 100
     source = CredentialProcess(long_line, timeout=12)
-    assert repr(source).startswith("CredentialProcess(")
-    assert "x" * 100 not in repr(source) and "..." in repr(source)
+    assert repr(source).startswith("CredentialProcess('python")
+    assert "x" * 100 not in repr(source) and "[args sha256:" in repr(source)
     fetched_source = CredentialProcess(process.argv)
     secret = fetched_source.credentials().get_frozen_credentials().secret_key
     session = RefreshableSession(AssumeRole(ROLE), source=fetched_source, region="us-east-1")
@@ -311,6 +311,42 @@ def test_repr_label_and_pickle_hold_no_secret_and_rebuild_the_command(process, i
     assert rebuilt.source.argv == tuple(process.argv)
     copy = pickle.loads(pickle.dumps(source))
     assert (copy.command, copy.timeout) == (long_line, 12.0)
+
+
+def test_a_token_in_the_command_line_never_reaches_repr_logs_errors_or_events(
+    process, isolated_aws, caplog
+):
+    token = "hvs.CAESIsecret" + os.urandom(6).hex()
+    argv = [*process.argv, "--token", token]
+    source = CredentialProcess(argv)
+    assert source.label == CredentialProcess(list(argv)).label
+    assert source.label != CredentialProcess([*process.argv, "--token", "other"]).label
+    assert source.label.startswith(f"credential_process {os.path.basename(sys.executable)} [args")
+    events = []
+    session = RefreshableSession(AssumeRole(ROLE), source=source, cache=NoCache())
+    session.add_listener(events.append)
+    process.answer(stderr="vault: permission denied\n", exit=2)
+    with caplog.at_level(logging.DEBUG), pytest.raises(RefreshError) as raised:
+        session.get_credentials().get_frozen_credentials()
+    with pytest.raises(ConfigurationError) as unsplit:
+        CredentialProcess(f"vault-creds --token {token} 'unclosed")
+    short = CredentialProcess(["vault-creds", "--token", token], profile=None)
+    assert short.label.startswith("credential_process vault-creds [args sha256:")
+    shown = [
+        repr(short),
+        short.label,
+        repr(source),
+        str(source),
+        repr(session),
+        str(raised.value),
+        repr(raised.value),
+        str(unsplit.value),
+        caplog.text,
+        *(repr(event) for event in events),
+        *(repr(status) for status in session.status()),
+    ]
+    assert events and "vault: permission denied" in str(raised.value)
+    assert [text for text in shown if token in text] == []
 
 
 def test_the_session_error_of_a_failing_command_carries_its_stderr(process, isolated_aws):
