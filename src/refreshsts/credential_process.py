@@ -14,6 +14,7 @@ import getpass
 import hashlib
 import json
 import os
+import selectors
 import shlex
 import shutil
 import signal
@@ -48,6 +49,9 @@ DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 3600.0
 STDERR_SHOWN = 2000
 """Characters of a failed command's stderr a RefreshError quotes (its end, where errors are)."""
+MAX_OUTPUT = 1024 * 1024
+"""Bytes of stdout a command may print before it is stopped (Version 1 JSON is tiny)."""
+_CHUNK = 65536
 _DIGEST_SHOWN = 8
 _BEFORE_PROCESS = (
     "role_arn",
@@ -206,26 +210,34 @@ class CredentialProcess(Source):
     # -- running the command ----------------------------------------------------------------
 
     def _run(self) -> bytes:
+        alone = not _has_terminal()
         try:
             process = subprocess.Popen(  # noqa: S603 - the user's own command, no shell
                 self.argv,
                 stdout=subprocess.PIPE,
                 stderr=None if self.pass_stderr else subprocess.PIPE,
+                start_new_session=alone,
             )
         except OSError as exc:
             raise self._error(
                 f"{self.label} could not start: {exc.strerror or type(exc).__name__}"
             ) from None
         try:
-            stdout, stderr = process.communicate(timeout=self.timeout)
+            stdout, stderr = _communicate(process, self.timeout)
         except subprocess.TimeoutExpired:
-            _stop(process)
+            _stop(process, alone)
             raise self._error(
                 f"{self.label} did not finish within {self.timeout:g} s and was stopped "
                 "(raise the timeout if it signs in interactively)"
             ) from None
+        except _TooMuchOutput:
+            _stop(process, alone)
+            raise self._error(
+                f"{self.label} printed more than {MAX_OUTPUT // 1024} KiB and was stopped: "
+                "Version 1 JSON is a few hundred bytes"
+            ) from None
         except BaseException:
-            _stop(process)
+            _stop(process, alone)
             raise
         if process.returncode != 0:
             raise CredentialProcessFailed(
@@ -465,10 +477,67 @@ def _quoted(stderr: bytes | None) -> str:
     return f": {text}"
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill `process` and reap it, without waiting on pipes a child of its own holds open."""
+class _TooMuchOutput(Exception):
+    """The command printed more than MAX_OUTPUT bytes."""
+
+
+def _has_terminal() -> bool:
+    """Whether this process has a controlling terminal a command could prompt on.
+
+    With one, the command stays in our process group: in a group of its own, reading the
+    terminal would stop it (SIGTTIN). Without one, it gets a session of its own, so that a
+    timeout stops everything it started.
+    """
+    try:
+        descriptor = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(descriptor)
+    return True
+
+
+def _communicate(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes | None]:
+    """The command's stdout (at most MAX_OUTPUT bytes) and the end of its stderr, once it exits.
+
+    Raises:
+        subprocess.TimeoutExpired: It ran past `timeout`.
+        _TooMuchOutput: It printed more than MAX_OUTPUT bytes.
+    """
+    deadline = time.monotonic() + timeout
+    stdout = bytearray()
+    stderr = None if process.stderr is None else bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, stdout)  # type: ignore[arg-type]
+        if process.stderr is not None:
+            selector.register(process.stderr, selectors.EVENT_READ, stderr)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(process.args, timeout)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.extend(chunk)
+                if key.data is stderr and len(stderr) > 2 * _CHUNK:
+                    del stderr[:-_CHUNK]
+                if len(stdout) > MAX_OUTPUT:
+                    raise _TooMuchOutput
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    return bytes(stdout), None if stderr is None else bytes(stderr)
+
+
+def _stop(process: subprocess.Popen[bytes], alone: bool) -> None:
+    """Kill `process` (with all it started, when `alone` in its session) and reap it."""
     with suppress(OSError):
-        process.kill()
+        if alone:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
     with suppress(subprocess.TimeoutExpired, OSError, ValueError):
         process.communicate(timeout=_REAP_WAIT)
     for pipe in (process.stdout, process.stderr):

@@ -33,6 +33,7 @@ from refreshsts import (
     NoCache,
     RefreshableSession,
     RefreshError,
+    credential_process,
     generate_key,
 )
 from refreshsts.credential_process import CredentialProcessFailed
@@ -167,6 +168,37 @@ def test_a_hung_command_is_stopped_after_the_timeout_even_when_its_child_holds_t
     with pytest.raises(RefreshError, match=r"did not finish within 0.3 s and was stopped"):
         source.fetch()
     assert time.monotonic() - started < 3
+
+
+def test_a_timeout_stops_what_the_command_started_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(credential_process, "_has_terminal", lambda: False, raising=False)
+    pid_file = tmp_path / "grandchild"
+    source = CredentialProcess(["sh", "-c", f"sleep 30 & echo $! > {pid_file}; wait"], timeout=0.5)
+    with pytest.raises(RefreshError, match=r"did not finish within 0.5 s and was stopped"):
+        source.fetch()
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 3
+    while _running(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(grandchild), "the command's own child outlived the timeout"
+
+
+def _running(pid):
+    """Whether `pid` runs and is not a zombie waiting for its (reaped) parent's reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_command_printing_without_end_is_stopped_at_1_mib():
+    source = CredentialProcess(["sh", "-c", "yes process-secret-x"], timeout=30)
+    started = time.monotonic()
+    with pytest.raises(RefreshError, match=r"printed more than 1024 KiB and was stopped") as raised:
+        source.fetch()
+    assert time.monotonic() - started < 10
+    assert "process-secret-x" not in str(raised.value)
 
 
 def test_keys_that_expire_while_the_command_runs_are_refused(process):
