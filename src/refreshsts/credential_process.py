@@ -349,6 +349,7 @@ class _RunProcess(SourceHop):
     operation: ClassVar[str] = "credential_process"
     names_principal: ClassVar[bool] = False
     may_hand_out_user_keys: ClassVar[bool] = True
+    keyed_by_public_facts: ClassVar[bool] = True
 
     def limits(self, *, chained: bool) -> DurationLimits:
         """No DurationSeconds is sent: the command decides how long its keys last."""

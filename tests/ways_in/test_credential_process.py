@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import redis
 import time_machine
 from botocore.compat import compat_shell_split
 from botocore.exceptions import ClientError
@@ -31,11 +32,14 @@ from refreshsts import (
     GetSessionToken,
     MemoryCache,
     NoCache,
+    RedisCache,
     RefreshableSession,
     RefreshError,
     credential_process,
     generate_key,
+    set_default_cache,
 )
+from refreshsts._temporary import TemporaryCredentials
 from refreshsts.credential_process import CredentialProcessFailed
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
@@ -322,6 +326,42 @@ def test_an_entry_others_may_write_is_not_served(process, tmp_path):
     (entry,) = (tmp_path / "c").glob("*.json")
     entry.chmod(0o666)
     fetched(process, FileCache(tmp_path / "c"))
+    assert process.runs == 2
+
+
+def test_an_unsealed_shared_cache_is_refused_for_the_command(process, redis_url, isolated_aws):
+    # Its key is a digest of public facts: a Redis writer could plant keys the session uses.
+    unsealed = RedisCache(redis_url, encrypt=False)
+    with pytest.raises(ConfigurationError, match=r"cache=RedisCache\(.*encrypted=False\) is ") as e:
+        RefreshableSession(AssumeRole(ROLE), source=CredentialProcess(process.argv), cache=unsealed)
+    assert "could plant credentials for credential_process" in str(e.value)
+    assert "REFRESHSTS_CACHE_KEY" in str(e.value)
+    set_default_cache(unsealed)
+    try:
+        with pytest.raises(ConfigurationError, match="is unsealed and may be shared"):
+            RefreshableSession(source=CredentialProcess(process.argv))
+    finally:
+        set_default_cache(None)
+    assert process.runs == 0
+    RefreshableSession(AssumeRole(ROLE), cache=unsealed)  # an STS hop: its key holds a proof
+
+
+def test_entries_planted_in_a_sealed_shared_cache_are_not_served(process, redis_url):
+    key = generate_key()
+    assert (
+        fetched(process, RedisCache(redis_url, key=key)).secret_access_key
+        == (process.output["SecretAccessKey"])
+    )
+    client = redis.Redis.from_url(redis_url)
+    now = time.time()
+    planted = TemporaryCredentials("ASIAPLANTED", "planted", "t", now + 3600, issued=now)
+    RedisCache(redis_url, encrypt=False, namespace="attacker").set("0" * 64, planted)
+    (forged,) = [client.get(name) for name in client.scan_iter("attacker:entry:*")]
+    victims = list(client.scan_iter("refreshsts:entry:*"))
+    assert victims
+    for name in victims:
+        client.set(name, forged, keepttl=True)
+    assert fetched(process, RedisCache(redis_url, key=key)).access_key_id != "ASIAPLANTED"
     assert process.runs == 2
 
 
