@@ -210,7 +210,7 @@ class CredentialProcess(Source):
     # -- running the command ----------------------------------------------------------------
 
     def _run(self) -> bytes:
-        alone = not _has_terminal()
+        alone = hasattr(os, "killpg") and not _has_terminal()
         try:
             process = subprocess.Popen(  # noqa: S603 - the user's own command, no shell
                 self.argv,
