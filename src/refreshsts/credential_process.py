@@ -14,6 +14,7 @@ import getpass
 import hashlib
 import json
 import os
+import selectors
 import shlex
 import shutil
 import signal
@@ -48,7 +49,10 @@ DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 3600.0
 STDERR_SHOWN = 2000
 """Characters of a failed command's stderr a RefreshError quotes (its end, where errors are)."""
-_SHOWN = 80
+MAX_OUTPUT = 1024 * 1024
+"""Bytes of stdout a command may print before it is stopped (Version 1 JSON is tiny)."""
+_CHUNK = 65536
+_DIGEST_SHOWN = 8
 _BEFORE_PROCESS = (
     "role_arn",
     "aws_access_key_id",
@@ -128,8 +132,7 @@ class CredentialProcess(Source):
         self.timeout = _timeout(timeout, where)
         self.command = command if isinstance(command, str) else shlex.join(self.argv)
         self._given: str | list[str] = command if isinstance(command, str) else list(self.argv)
-        shown = _shown(self.command)
-        label = f"credential_process {shown}"
+        label = f"credential_process {_shown(self.argv)}"
         if profile is not None:
             label = f"{label} of profile {profile!r}"
         super().__init__(profile=profile, label=label)
@@ -201,32 +204,40 @@ class CredentialProcess(Source):
             RefreshError: It could not start, ran past `timeout`, or printed no valid
                 Version 1 JSON; the message never quotes its output.
         """
-        issued = time.time()
-        return self._parse(self._run(), issued)
+        stdout = self._run()
+        return self._parse(stdout, time.time())
 
     # -- running the command ----------------------------------------------------------------
 
     def _run(self) -> bytes:
+        alone = hasattr(os, "killpg") and not _has_terminal()
         try:
             process = subprocess.Popen(  # noqa: S603 - the user's own command, no shell
                 self.argv,
                 stdout=subprocess.PIPE,
                 stderr=None if self.pass_stderr else subprocess.PIPE,
+                start_new_session=alone,
             )
         except OSError as exc:
             raise self._error(
                 f"{self.label} could not start: {exc.strerror or type(exc).__name__}"
             ) from None
         try:
-            stdout, stderr = process.communicate(timeout=self.timeout)
+            stdout, stderr = _communicate(process, self.timeout)
         except subprocess.TimeoutExpired:
-            _stop(process)
+            _stop(process, alone)
             raise self._error(
                 f"{self.label} did not finish within {self.timeout:g} s and was stopped "
                 "(raise the timeout if it signs in interactively)"
             ) from None
+        except _TooMuchOutput:
+            _stop(process, alone)
+            raise self._error(
+                f"{self.label} printed more than {MAX_OUTPUT // 1024} KiB and was stopped: "
+                "Version 1 JSON is a few hundred bytes"
+            ) from None
         except BaseException:
-            _stop(process)
+            _stop(process, alone)
             raise
         if process.returncode != 0:
             raise CredentialProcessFailed(
@@ -237,7 +248,11 @@ class CredentialProcess(Source):
         return stdout
 
     def _parse(self, stdout: bytes, issued: float) -> TemporaryCredentials:
-        """The credentials in `stdout`; errors name fields, never values."""
+        """The credentials in `stdout`, which arrived at `issued`; errors name fields, never values.
+
+        `issued` is when the output arrived, not when the command started: keys whose
+        Expiration passed while it ran are refused, and the lifetime is never overstated.
+        """
         try:
             parsed = json.loads(stdout.decode("utf-8"))
         except UnicodeDecodeError:
@@ -304,7 +319,7 @@ class CredentialProcess(Source):
         return (_rebuild, (self._given, self.timeout, self.profile))
 
     def __repr__(self) -> str:
-        return f"CredentialProcess({_shown(self.command)!r}, timeout={self.timeout:g})"
+        return f"CredentialProcess({_shown(self.argv)!r}, timeout={self.timeout:g})"
 
 
 def profile_process(profile: str, config: Mapping[str, Any]) -> CredentialProcess | None:
@@ -334,6 +349,7 @@ class _RunProcess(SourceHop):
     operation: ClassVar[str] = "credential_process"
     names_principal: ClassVar[bool] = False
     may_hand_out_user_keys: ClassVar[bool] = True
+    keyed_by_public_facts: ClassVar[bool] = True
 
     def limits(self, *, chained: bool) -> DurationLimits:
         """No DurationSeconds is sent: the command decides how long its keys last."""
@@ -390,7 +406,7 @@ def _argv(command: object, where: str) -> tuple[str, ...]:
             words = compat_shell_split(command)
         except ValueError as exc:
             raise ConfigurationError(
-                f"{where}: credential_process {_shown(command)!r} cannot be split into words: {exc}"
+                f"{where}: the credential_process command line cannot be split into words: {exc}"
             ) from None
     elif isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
         words = list(command)
@@ -429,9 +445,17 @@ def _program(word: str) -> str:
     return shutil.which(word) or word
 
 
-def _shown(command: str) -> str:
-    """The command line as logs and errors show it: cut short, never in full."""
-    return command if len(command) <= _SHOWN else command[: _SHOWN - 3] + "..."
+def _shown(argv: Sequence[str]) -> str:
+    """The command as logs, errors and events show it: its program's name, a digest of the rest.
+
+    Arguments may carry a secret (`vault-creds --token ...`); the digest tells commands
+    apart without showing them.
+    """
+    program = os.path.basename(argv[0]) or argv[0]
+    if len(argv) == 1:
+        return program
+    digest = hashlib.sha256(json.dumps(list(argv[1:])).encode()).hexdigest()
+    return f"{program} [args sha256:{digest[:_DIGEST_SHOWN]}]"
 
 
 def _exit(returncode: int) -> str:
@@ -454,10 +478,67 @@ def _quoted(stderr: bytes | None) -> str:
     return f": {text}"
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill `process` and reap it, without waiting on pipes a child of its own holds open."""
+class _TooMuchOutput(Exception):
+    """The command printed more than MAX_OUTPUT bytes."""
+
+
+def _has_terminal() -> bool:
+    """Whether this process has a controlling terminal a command could prompt on.
+
+    With one, the command stays in our process group: in a group of its own, reading the
+    terminal would stop it (SIGTTIN). Without one, it gets a session of its own, so that a
+    timeout stops everything it started.
+    """
+    try:
+        descriptor = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(descriptor)
+    return True
+
+
+def _communicate(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes | None]:
+    """The command's stdout (at most MAX_OUTPUT bytes) and the end of its stderr, once it exits.
+
+    Raises:
+        subprocess.TimeoutExpired: It ran past `timeout`.
+        _TooMuchOutput: It printed more than MAX_OUTPUT bytes.
+    """
+    deadline = time.monotonic() + timeout
+    stdout = bytearray()
+    stderr = None if process.stderr is None else bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, stdout)  # type: ignore[arg-type]
+        if process.stderr is not None:
+            selector.register(process.stderr, selectors.EVENT_READ, stderr)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(process.args, timeout)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.extend(chunk)
+                if key.data is stderr and len(stderr) > 2 * _CHUNK:
+                    del stderr[:-_CHUNK]
+                if len(stdout) > MAX_OUTPUT:
+                    raise _TooMuchOutput
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    return bytes(stdout), None if stderr is None else bytes(stderr)
+
+
+def _stop(process: subprocess.Popen[bytes], alone: bool) -> None:
+    """Kill `process` (with all it started, when `alone` in its session) and reap it."""
     with suppress(OSError):
-        process.kill()
+        if alone:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
     with suppress(subprocess.TimeoutExpired, OSError, ValueError):
         process.communicate(timeout=_REAP_WAIT)
     for pipe in (process.stdout, process.stderr):

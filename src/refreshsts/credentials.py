@@ -563,6 +563,14 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                 ):
                     raise _StaleFallback(cached) from exc
                 raise
+            if fresh.expiration <= time.time():
+                raise RefreshError(
+                    f"{self.label} was handed credentials that expired at "
+                    f"{_dt.datetime.fromtimestamp(fresh.expiration, _dt.timezone.utc).isoformat()}"
+                    " (a clock out of step, or an answer held up in transit): none were used",
+                    hop=self.hop,
+                    description=self.label,
+                )
             if fresh.never_expires:
                 return fresh
             try:

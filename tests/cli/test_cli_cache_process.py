@@ -108,6 +108,43 @@ def test_prints_the_cached_version_1_json_and_runs_again_only_when_due(process, 
     assert json.loads(later)["Expiration"] == rfc3339(start + dt.timedelta(hours=2))
 
 
+@pytest.mark.parametrize(
+    ("later", "printed"),
+    [
+        (dt.timedelta(minutes=61), False),  # expired
+        (dt.timedelta(minutes=59, seconds=50), False),  # 10 s left: inside the mandatory window
+        (dt.timedelta(minutes=50), True),  # 10 min left: inside the advisory window only
+    ],
+    ids=["expired", "mandatory", "advisory"],
+)
+def test_when_the_command_fails_old_keys_are_printed_only_outside_the_mandatory_window(
+    process, tmp_path, capfd, later, printed
+):
+    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    process.answer(expiration=rfc3339(start + dt.timedelta(hours=1)))
+    with time_machine.travel(start, tick=False) as clock:
+        status, first, _ = wrapped(process, tmp_path / "c", capfd)
+        assert status == 0
+        clock.move_to(start + later)
+        process.answer(stderr="okta-aws-cli: your session has expired\n", exit=3)
+        status, out, err = wrapped(process, tmp_path / "c", capfd)
+    assert process.runs == 2
+    assert "okta-aws-cli: your session has expired" in err
+    if printed:
+        assert (status, out) == (0, first)
+    else:
+        assert (status, out) == (3, "")
+        assert "exited with status 3" in err
+
+
+def test_keys_that_expire_while_the_command_runs_are_not_printed(process, tmp_path, capfd):
+    expiration = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+    process.answer(expiration=rfc3339(expiration), sleep=3)
+    status, out, err = wrapped(process, tmp_path / "c", capfd)
+    assert (status, out) == (1, "")
+    assert "printed credentials that expired at" in err
+
+
 def test_a_failing_command_passes_its_stderr_and_exit_status_and_caches_nothing(process, tmp_path):
     process.answer(stderr="okta-aws-cli: your session has expired\n", exit=42)
     failed = run(cache_process(process, tmp_path / "c"))

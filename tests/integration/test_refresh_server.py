@@ -18,6 +18,7 @@ from fixtures.sts_proxy import GARBLED_SECRET, GARBLED_TOKEN, garbled_credential
 from refreshsts import (
     AssumeRole,
     BackgroundRefresh,
+    MemoryCache,
     NoCache,
     OnDemandRefresh,
     RefreshableSession,
@@ -318,3 +319,21 @@ def test_an_unparsable_sts_answer_is_reported_without_its_body(
     assert GARBLED_SECRET.encode() not in pickle.dumps(error)
     assert "body is withheld" in str(error)
     assert sts_proxy.calls("AssumeRole") >= 1
+
+
+def test_credentials_sts_hands_out_already_expired_are_refused(world, proxied_aws_env, sts_proxy):
+    sts_proxy.expiration_seconds = -30  # a clock out of step, or an answer held up
+    events: list[RefreshEvent] = []
+    cache = MemoryCache()
+    session = RefreshableSession(
+        AssumeRole(world.role_arn, session_name="late"),
+        source=PROFILE,
+        region="us-west-2",
+        cache=cache,
+    )
+    session.add_listener(events.append)
+    with pytest.raises(RefreshError, match=r"handed credentials that expired at .*none were used"):
+        session.get_credentials().get_frozen_credentials()
+    assert sts_proxy.calls("AssumeRole") == 1
+    assert [event.kind for event in events] == ["started", "failed"]
+    assert len(cache) == 0

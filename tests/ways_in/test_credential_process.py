@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import redis
 import time_machine
 from botocore.compat import compat_shell_split
 from botocore.exceptions import ClientError
@@ -31,10 +32,14 @@ from refreshsts import (
     GetSessionToken,
     MemoryCache,
     NoCache,
+    RedisCache,
     RefreshableSession,
     RefreshError,
+    credential_process,
     generate_key,
+    set_default_cache,
 )
+from refreshsts._temporary import TemporaryCredentials
 from refreshsts.credential_process import CredentialProcessFailed
 
 ROLE = "arn:aws:iam::123456789012:role/reader"
@@ -169,6 +174,45 @@ def test_a_hung_command_is_stopped_after_the_timeout_even_when_its_child_holds_t
     assert time.monotonic() - started < 3
 
 
+def test_a_timeout_stops_what_the_command_started_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(credential_process, "_has_terminal", lambda: False, raising=False)
+    pid_file = tmp_path / "grandchild"
+    source = CredentialProcess(["sh", "-c", f"sleep 30 & echo $! > {pid_file}; wait"], timeout=0.5)
+    with pytest.raises(RefreshError, match=r"did not finish within 0.5 s and was stopped"):
+        source.fetch()
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 3
+    while _running(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(grandchild), "the command's own child outlived the timeout"
+
+
+def _running(pid):
+    """Whether `pid` runs and is not a zombie waiting for its (reaped) parent's reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_command_printing_without_end_is_stopped_at_1_mib():
+    source = CredentialProcess(["sh", "-c", "yes process-secret-x"], timeout=30)
+    started = time.monotonic()
+    with pytest.raises(RefreshError, match=r"printed more than 1024 KiB and was stopped") as raised:
+        source.fetch()
+    assert time.monotonic() - started < 10
+    assert "process-secret-x" not in str(raised.value)
+
+
+def test_keys_that_expire_while_the_command_runs_are_refused(process):
+    expiration = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+    process.answer(expiration=rfc3339(expiration), sleep=3)
+    with pytest.raises(RefreshError, match="printed credentials that expired at") as raised:
+        cached(CredentialProcess(process.argv), NoCache()).get_frozen_credentials()
+    assert raised.value.hop == 0
+
+
 # -- caching -----------------------------------------------------------------------------
 
 
@@ -285,14 +329,50 @@ def test_an_entry_others_may_write_is_not_served(process, tmp_path):
     assert process.runs == 2
 
 
+def test_an_unsealed_shared_cache_is_refused_for_the_command(process, redis_url, isolated_aws):
+    # Its key is a digest of public facts: a Redis writer could plant keys the session uses.
+    unsealed = RedisCache(redis_url, encrypt=False)
+    with pytest.raises(ConfigurationError, match=r"cache=RedisCache\(.*encrypted=False\) is ") as e:
+        RefreshableSession(AssumeRole(ROLE), source=CredentialProcess(process.argv), cache=unsealed)
+    assert "could plant credentials for credential_process" in str(e.value)
+    assert "REFRESHSTS_CACHE_KEY" in str(e.value)
+    set_default_cache(unsealed)
+    try:
+        with pytest.raises(ConfigurationError, match="is unsealed and may be shared"):
+            RefreshableSession(source=CredentialProcess(process.argv))
+    finally:
+        set_default_cache(None)
+    assert process.runs == 0
+    RefreshableSession(AssumeRole(ROLE), cache=unsealed)  # an STS hop: its key holds a proof
+
+
+def test_entries_planted_in_a_sealed_shared_cache_are_not_served(process, redis_url):
+    key = generate_key()
+    assert (
+        fetched(process, RedisCache(redis_url, key=key)).secret_access_key
+        == (process.output["SecretAccessKey"])
+    )
+    client = redis.Redis.from_url(redis_url)
+    now = time.time()
+    planted = TemporaryCredentials("ASIAPLANTED", "planted", "t", now + 3600, issued=now)
+    RedisCache(redis_url, encrypt=False, namespace="attacker").set("0" * 64, planted)
+    (forged,) = [client.get(name) for name in client.scan_iter("attacker:entry:*")]
+    victims = list(client.scan_iter("refreshsts:entry:*"))
+    assert victims
+    for name in victims:
+        client.set(name, forged, keepttl=True)
+    assert fetched(process, RedisCache(redis_url, key=key)).access_key_id != "ASIAPLANTED"
+    assert process.runs == 2
+
+
 # -- as a source ------------------------------------------------------------------------
 
 
 def test_repr_label_and_pickle_hold_no_secret_and_rebuild_the_command(process, isolated_aws):
     long_line = process.line + " --client-id " + "x" * 100
     source = CredentialProcess(long_line, timeout=12)
-    assert repr(source).startswith("CredentialProcess(")
-    assert "x" * 100 not in repr(source) and "..." in repr(source)
+    assert repr(source).startswith("CredentialProcess('python")
+    assert "x" * 100 not in repr(source) and "[args sha256:" in repr(source)
     fetched_source = CredentialProcess(process.argv)
     secret = fetched_source.credentials().get_frozen_credentials().secret_key
     session = RefreshableSession(AssumeRole(ROLE), source=fetched_source, region="us-east-1")
@@ -303,6 +383,42 @@ def test_repr_label_and_pickle_hold_no_secret_and_rebuild_the_command(process, i
     assert rebuilt.source.argv == tuple(process.argv)
     copy = pickle.loads(pickle.dumps(source))
     assert (copy.command, copy.timeout) == (long_line, 12.0)
+
+
+def test_a_token_in_the_command_line_never_reaches_repr_logs_errors_or_events(
+    process, isolated_aws, caplog
+):
+    token = "hvs.CAESIsecret" + os.urandom(6).hex()
+    argv = [*process.argv, "--token", token]
+    source = CredentialProcess(argv)
+    assert source.label == CredentialProcess(list(argv)).label
+    assert source.label != CredentialProcess([*process.argv, "--token", "other"]).label
+    assert source.label.startswith(f"credential_process {os.path.basename(sys.executable)} [args")
+    events = []
+    session = RefreshableSession(AssumeRole(ROLE), source=source, cache=NoCache())
+    session.add_listener(events.append)
+    process.answer(stderr="vault: permission denied\n", exit=2)
+    with caplog.at_level(logging.DEBUG), pytest.raises(RefreshError) as raised:
+        session.get_credentials().get_frozen_credentials()
+    with pytest.raises(ConfigurationError) as unsplit:
+        CredentialProcess(f"vault-creds --token {token} 'unclosed")
+    short = CredentialProcess(["vault-creds", "--token", token], profile=None)
+    assert short.label.startswith("credential_process vault-creds [args sha256:")
+    shown = [
+        repr(short),
+        short.label,
+        repr(source),
+        str(source),
+        repr(session),
+        str(raised.value),
+        repr(raised.value),
+        str(unsplit.value),
+        caplog.text,
+        *(repr(event) for event in events),
+        *(repr(status) for status in session.status()),
+    ]
+    assert events and "vault: permission denied" in str(raised.value)
+    assert [text for text in shown if token in text] == []
 
 
 def test_the_session_error_of_a_failing_command_carries_its_stderr(process, isolated_aws):

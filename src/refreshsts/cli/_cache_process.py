@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from dataclasses import dataclass
 
-from .. import FileCache, OnDemandRefresh, RefreshableSession
+from .. import FileCache, OnDemandRefresh, RefreshableSession, RefreshWindows
 from ..credential_process import DEFAULT_TIMEOUT, MAX_TIMEOUT, CredentialProcess
 from ..credential_process import CredentialProcessFailed as Failed
 from ._credential_process import guard_against_loops, write_version1
@@ -63,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     source = CredentialProcess(command, timeout=args.timeout)
     source.pass_stderr = True
     session = RefreshableSession(
-        source=source, cache=FileCache(args.cache_dir), refresh=OnDemandRefresh()
+        source=source,
+        cache=FileCache(args.cache_dir),
+        refresh=OnDemandRefresh(),
+        windows=_PrintWindows(),
     )
     try:
         with guard_against_loops(args.argv, LOOP):
@@ -73,6 +77,19 @@ def run(args: argparse.Namespace) -> int:
         return _status(exc.returncode)
     write_version1(Snapshot.of(creds))
     return 0
+
+
+@dataclass(frozen=True)
+class _PrintWindows(RefreshWindows):
+    """The library's windows, but keys inside the mandatory window are never printed.
+
+    A process holding keys may use them to the last seconds; the AWS CLI takes what is
+    printed for a whole command. So when COMMAND fails and the entry has less than the
+    mandatory window left, COMMAND's error is ours, not the old keys.
+    """
+
+    def margin(self, lifetime: float) -> float:  # type: ignore[override]
+        return self.mandatory(lifetime)
 
 
 def _status(returncode: int) -> int:

@@ -210,6 +210,10 @@ class SourceHop(Hop):
 
     unsigned: ClassVar[bool] = True
     calls_sts: ClassVar[bool] = False
+    keyed_by_public_facts: ClassVar[bool] = False
+    """True when its cache key holds nothing secret, so whoever may write a cache entry
+    could plant credentials for it: only a cache others cannot write (one of this host's
+    user, or a sealed one) may hold its entries."""
 
 
 def check_range(where: str, seconds: int, limits: DurationLimits) -> None:
