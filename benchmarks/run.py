@@ -79,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         "--dask-seconds", type=float, default=45.0, help="read loop per Dask mode (>= 3 rotations)"
     )
     parser.add_argument("--lag-seconds", type=float, default=25.0, help="event-loop lag run")
+    parser.add_argument(
+        "--process-seconds",
+        type=float,
+        default=1.0,
+        help="how long the benchmark's credential_process takes (a sign-in helper: ~1 s)",
+    )
     args = parser.parse_args(argv)
     run_core = args.only in ("core", "all")
     run_caches = args.only in ("caches", "all")
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 if run_caches:
                     caches = bench_caches(bench, Path(tmp))
                 if run_ways:
-                    ways = bench_credential_process(bench, Path(tmp))
+                    ways = bench_credential_process(bench, Path(tmp), delay=args.process_seconds)
                 if run_refresh:  # last: it creates a second access key and a profile on it
                     refresh = bench_refresh(bench)
             finally:

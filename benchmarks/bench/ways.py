@@ -33,7 +33,7 @@ def _runs(counter: Path) -> int:
     return int(counter.read_text() or 0) if counter.exists() else 0
 
 
-def bench_credential_process(bench: Bench, tmp: Path, *, delay: float = 0.2) -> dict[str, Any]:
+def bench_credential_process(bench: Bench, tmp: Path, *, delay: float) -> dict[str, Any]:
     """20 `aws sts get-caller-identity` per side, interleaved; the command sleeps `delay` s,
     as a sign-in helper that asks an identity provider would (okta-aws-cli: about a second)."""
     world = bench.world
