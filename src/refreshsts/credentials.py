@@ -525,6 +525,16 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
             return fetched
         return self._fetch(key, newer_than, rejected)
 
+    def _expired_on_arrival(self, fresh: TemporaryCredentials) -> RefreshError:
+        """A fetch answered with keys already expired fails like any fetch: none are used."""
+        expired = _dt.datetime.fromtimestamp(fresh.expiration, _dt.timezone.utc).isoformat()
+        return RefreshError(
+            f"{self.label} was handed credentials that expired at {expired} (a clock out of "
+            "step, or an answer held up in transit): none were used",
+            hop=self.hop,
+            description=self.label,
+        )
+
     def _fetch(self, key: str, newer_than: float, rejected: str | None) -> TemporaryCredentials:
         """The cache entry another process stored meanwhile, else STS's answer, stored.
 
@@ -554,6 +564,8 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                 return found
             try:
                 fresh = withheld.calling(self._refresh_using)
+                if fresh.expiration <= time.time():
+                    raise self._expired_on_arrival(fresh)
             except Exception as exc:
                 if (
                     cached is not None
@@ -563,14 +575,6 @@ class RefreshingCredentials(RefreshableCredentials):  # type: ignore[misc]
                 ):
                     raise _StaleFallback(cached) from exc
                 raise
-            if fresh.expiration <= time.time():
-                raise RefreshError(
-                    f"{self.label} was handed credentials that expired at "
-                    f"{_dt.datetime.fromtimestamp(fresh.expiration, _dt.timezone.utc).isoformat()}"
-                    " (a clock out of step, or an answer held up in transit): none were used",
-                    hop=self.hop,
-                    description=self.label,
-                )
             if fresh.never_expires:
                 return fresh
             try:

@@ -452,3 +452,23 @@ def test_no_cache_never_reports_a_held_cache_lock(caplog):
     creds = make(FakeSTS(900), cache=NoCache())
     creds.get_frozen_credentials()
     assert "cache lock stayed held" not in caplog.text, "NoCache has no lock to wait for"
+
+
+@pytest.mark.parametrize("answer", ["raises", "expired"])
+def test_keys_expired_on_arrival_fall_back_to_a_usable_cache_entry_like_a_failed_fetch(answer):
+    """Another process's entry with 5 min left (advisory window, before the margin) serves
+    when the fetch fails, whether it raises or hands out keys that already expired."""
+    now = time.time()
+    cache = MemoryCache()
+    cache.set(
+        "k", TemporaryCredentials("ASIACACHED", "s", "t", expiration=now + 300, issued=now - 3300)
+    )
+
+    def fetch() -> TemporaryCredentials:
+        if answer == "raises":
+            raise RuntimeError("STS unreachable")
+        return TemporaryCredentials("ASIALATE", "s", "t", expiration=now - 5, issued=now - 3605)
+
+    creds = RefreshingCredentials(fetch, cache=cache, cache_key=lambda: "k", label="hop", hop=1)
+    assert creds.get_frozen_credentials().access_key == "ASIACACHED"
+    assert cache.get("k").access_key_id == "ASIACACHED"
