@@ -93,9 +93,10 @@ class CredentialProcess(Source):
     cache like a hop's: with a FileCache, the
     processes of this user run the command once while they are fresh (before their advisory
     window), and an expired answer is never used. Without an Expiration they never expire,
-    as in botocore: the command runs once per process and its keys are never written to a
-    cache, since such keys are usually an IAM user's long-term ones that a secret store
-    hands out so that they stay off disk. The cache key is a digest of the command line, the
+    as in botocore: the command runs once per session (per account session of an
+    AccountRoles without hub) and its keys are never written to a cache, since such keys
+    are usually an IAM user's long-term ones that a secret store hands out so that they stay
+    off disk. The cache key is a digest of the command line, the
     program it resolves to, the user id and the host name: no secret goes in, and an entry
     only serves the user and host that ran the command (FileCache refuses files others
     could write; with a key, an entry changed by anyone fails authentication and the command
@@ -504,6 +505,11 @@ def _communicate(process: subprocess.Popen[bytes], timeout: float) -> tuple[byte
         subprocess.TimeoutExpired: It ran past `timeout`.
         _TooMuchOutput: It printed more than MAX_OUTPUT bytes.
     """
+    if os.name == "nt":  # select() takes only sockets there: no cap while it runs
+        out, err = process.communicate(timeout=timeout)
+        if len(out) > MAX_OUTPUT:
+            raise _TooMuchOutput
+        return out, None if err is None else err[-2 * _CHUNK :]
     deadline = time.monotonic() + timeout
     stdout = bytearray()
     stderr = None if process.stderr is None else bytearray()
@@ -535,7 +541,8 @@ def _communicate(process: subprocess.Popen[bytes], timeout: float) -> tuple[byte
 def _stop(process: subprocess.Popen[bytes], alone: bool) -> None:
     """Kill `process` (with all it started, when `alone` in its session) and reap it."""
     with suppress(OSError):
-        if alone:
+        # Until it is reaped, the leader's pid cannot be reused: the group is still ours.
+        if alone and process.returncode is None:
             os.killpg(process.pid, signal.SIGKILL)
         else:
             process.kill()
