@@ -69,7 +69,9 @@ def shared_handlers() -> SharedHandlers:
     global _handlers
     with _loader_lock:
         if _handlers is None:
-            template = botocore.session.Session()
+            # The template reads no AWS_PROFILE: one naming a profile the config lacks must
+            # not fail sessions that never use it (a credential_process, Roles Anywhere).
+            template = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
             boto3.Session(botocore_session=template)  # adds boto3's default handlers
             _handlers = SharedHandlers(template._original_handler)
         return _handlers
