@@ -40,6 +40,7 @@ from botocore.utils import get_environ_proxies
 from ._internal import forks
 from ._internal.botocore_sessions import new_botocore_session
 from ._internal.bounded_read import BodyTooSlow, read_within
+from ._internal.urls import is_http_url
 from ._regions import check_region
 from ._temporary import TemporaryCredentials
 from .caches import NoCache
@@ -65,7 +66,6 @@ _RESOURCE_ARN = (
     r"arn:(aws[a-z-]*):rolesanywhere:([a-z0-9-]+):(\d{12}):{kind}/"
     r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 )
-_HTTP_URL = re.compile(r"https?://[^\s/]+(/\S*)?", re.ASCII)
 _SESSION_LIMIT_NOTE = (
     "a Roles Anywhere session lasts at most 12h; the profile's durationSeconds may end it sooner"
 )
@@ -242,9 +242,7 @@ class RolesAnywhere(EndpointSource):
                 f"{anchor[1]!r}, where CreateSession must be sent; leave region= out"
             )
         self._region = check_region(anchor[1], name="the trust anchor's region")
-        if endpoint_url is not None and (
-            not isinstance(endpoint_url, str) or not _HTTP_URL.fullmatch(endpoint_url)
-        ):
+        if endpoint_url is not None and not is_http_url(endpoint_url):
             raise ConfigurationError(
                 f"{_WHERE}: endpoint_url={endpoint_url!r} is not an http(s) URL"
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import pickle
-import re
 import threading
 import urllib.parse
 import weakref
@@ -18,6 +17,7 @@ from botocore.config import Config
 from ._chain import Chain
 from ._internal import expired_token, forks
 from ._internal.botocore_sessions import BOTO3_DATA, config_key, new_botocore_session
+from ._internal.urls import is_http_url
 from ._positions import plan_durations
 from ._profiles import profile_session_options
 from ._regions import check_region
@@ -32,7 +32,6 @@ from .sources import Source, SourceLike, check_profile, resolve_source
 
 __all__ = ["RefreshableSession"]
 
-_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 _F = TypeVar("_F")
 
@@ -116,7 +115,7 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             )
         if region is not None:
             check_region(region, name=region_param)
-        if sts_endpoint_url is not None and not _URL.fullmatch(str(sts_endpoint_url)):
+        if sts_endpoint_url is not None and not is_http_url(str(sts_endpoint_url)):
             raise ConfigurationError(f"sts_endpoint_url={sts_endpoint_url!r} is not an http(s) URL")
         self._source = resolve_source(source)
         config_profile = self._source.profile if profile is None else profile

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import threading
 import time
 import urllib.parse
@@ -16,6 +15,7 @@ from botocore.parsers import ResponseParserError
 
 from .._internal import expired_token, forks, sts_progress, withheld
 from .._internal.botocore_sessions import new_botocore_session, sts_client_config
+from .._internal.urls import is_http_url
 from .._regions import check_region
 from ..credentials import RefreshingCredentials
 from ..durations import MAX, DurationLike, format_duration, parse_duration
@@ -244,9 +244,7 @@ def aws_web_identity(
             f"{_WHERE}: no region: GetWebIdentityToken needs a regional STS endpoint; pass "
             "region= or give the session one"
         )
-    if endpoint_url is not None and (
-        not isinstance(endpoint_url, str) or not _HTTP_URL.fullmatch(endpoint_url)
-    ):
+    if endpoint_url is not None and not is_http_url(endpoint_url):
         raise ConfigurationError(
             f"{_WHERE}: endpoint_url={endpoint_url!r} must be an http(s) URL, e.g. "
             "'https://sts.eu-west-1.amazonaws.com'"
@@ -260,9 +258,6 @@ def aws_web_identity(
         region=check_region(region),
         endpoint_url=endpoint_url,
     )
-
-
-_HTTP_URL = re.compile(r"https?://[^\s/]+(/\S*)?", re.ASCII)
 
 
 def _audience(value: object) -> tuple[str, ...]:
