@@ -42,6 +42,25 @@ SIGNER_WAIT = 10.0
 """Longest a hop bounded by its signer's lifetime waits for the signer's refresh under way."""
 
 
+def new_sts_client(
+    signer: Credentials | None,
+    *,
+    profile: str | None,
+    region: str,
+    endpoint_url: str | None,
+    config: Config,
+) -> Any:
+    """An STS client signed by `signer` on the shared loader, with the ExpiredToken retry
+    (for refreshing signers) and the progress log of slow calls."""
+    session = new_botocore_session(profile=profile, credentials=signer)
+    if isinstance(signer, RefreshingCredentials):
+        expired_token.register(session, signer)
+    sts_progress.watch(session)
+    return session.create_client(
+        "sts", region_name=region, endpoint_url=endpoint_url, config=config
+    )
+
+
 class WrapStsClient(Protocol):
     """A source's hook over the chain's STS clients (see `Chain.wrap_sts_client`).
 
@@ -277,16 +296,13 @@ class Chain:
         return self.wrap_sts_client(make, waiting=waiting)
 
     def _new_sts_client(self, signer: Credentials | None, *, waiting: bool = False) -> Any:
-        session = new_botocore_session(profile=self.profile, credentials=signer)
-        if isinstance(signer, RefreshingCredentials):
-            expired_token.register(session, signer)
-        sts_progress.watch(session)
         host = urllib.parse.urlsplit(self._sts_endpoint_url or "").hostname
         config = self._waiting_sts_config if waiting else self._sts_config
-        return session.create_client(
-            "sts",
+        return new_sts_client(
+            signer,
+            profile=self.profile,
             # the global endpoint only accepts requests signed for us-east-1
-            region_name="us-east-1" if host == GLOBAL_STS_HOST else self.sts_region,
+            region="us-east-1" if host == GLOBAL_STS_HOST else self.sts_region,
             endpoint_url=self._sts_endpoint_url,
             config=config if signer is not None else unsigned_config(config),
         )

@@ -13,11 +13,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from .._internal import expired_token, forks, sts_progress, withheld
-from .._internal.botocore_sessions import new_botocore_session, sts_client_config
+from .._chain import GLOBAL_STS_HOST, new_sts_client
+from .._internal import forks, withheld
+from .._internal.botocore_sessions import sts_client_config
 from .._internal.urls import is_http_url
 from .._regions import check_region
-from ..credentials import RefreshingCredentials
 from ..durations import MAX, DurationLike, format_duration, parse_duration
 from ..errors import ConfigurationError, RefreshError
 from ..hops import _validate as check
@@ -27,7 +27,6 @@ __all__ = ["AwsWebIdentityToken", "aws_web_identity"]
 
 logger = logging.getLogger("refreshsts")
 
-GLOBAL_STS_HOST = "sts.amazonaws.com"
 ALGORITHMS = ("RS256", "ES384")
 AUDIENCES = (1, 10)
 AUDIENCE_CHARS = 1000
@@ -94,13 +93,10 @@ class AwsWebIdentityToken:
                 f"{_WHERE}: the session has no credentials to sign GetWebIdentityToken with"
             )
         profile = getattr(getattr(self._session, "_session", None), "profile", None)
-        botocore_session = new_botocore_session(profile=profile, credentials=credentials)
-        if isinstance(credentials, RefreshingCredentials):
-            expired_token.register(botocore_session, credentials)
-        sts_progress.watch(botocore_session)
-        client = botocore_session.create_client(
-            "sts",
-            region_name=self.region,
+        client = new_sts_client(
+            credentials,
+            profile=profile,
+            region=self.region,
             endpoint_url=self.endpoint_url,
             config=sts_client_config(None),
         )
