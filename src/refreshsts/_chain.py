@@ -21,7 +21,7 @@ from ._internal import expired_token, forks, sts_progress
 from ._internal.botocore_sessions import new_botocore_session, sts_client_config
 from ._positions import chained_at, is_unsigned, unsigned_config
 from ._temporary import TemporaryCredentials
-from .caches import CredentialCache
+from .caches import CredentialCache, FileCache, MemoryCache, NoCache
 from .credentials import RefreshingCredentials
 from .durations import MAX, format_duration
 from .errors import ConfigurationError
@@ -216,6 +216,7 @@ class Chain:
         sts_endpoint_url: str | None,
         profile: str | None = None,
     ) -> None:
+        _refuse_untrusted_cache(hops, cache)
         self.source = source
         self.profile = profile if profile is not None else source.profile
         self._region = region
@@ -331,3 +332,24 @@ class Chain:
         if position == index or link.hop.names_principal or link.credentials is None:
             return {}
         return {"holder": root_proof(link.credentials.get_frozen_credentials())}
+
+
+def _refuse_untrusted_cache(hops: Sequence[Hop], cache: CredentialCache) -> None:
+    """Refuse a cache others may write for a hop whose cache key anyone can compute.
+
+    This user's FileCache refuses files others could write, a MemoryCache lives in this
+    process, and a sealed cache's entries cannot be forged without its key; any other
+    cache (a RedisCache with encrypt=False, a backend of your own) would serve whatever a
+    writer planted under the computed key, and a session would sign with it.
+    """
+    if isinstance(cache, (FileCache, MemoryCache, NoCache)) or getattr(cache, "encrypted", False):
+        return
+    for hop in hops:
+        if getattr(hop, "keyed_by_public_facts", False):
+            raise ConfigurationError(
+                f"cache={cache!r} is unsealed and may be shared beyond this host: anyone who "
+                f"can write to it could plant credentials for {hop.label}, whose cache key "
+                "holds no secret (the command line, its program, the user id and the host "
+                "name); seal it with a key (key= or REFRESHSTS_CACHE_KEY), or use a "
+                "FileCache or MemoryCache"
+            )

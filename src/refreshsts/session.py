@@ -21,7 +21,7 @@ from ._internal.urls import is_http_url
 from ._positions import plan_durations
 from ._profiles import profile_session_options
 from ._regions import check_region
-from .caches import CredentialCache, FileCache, MemoryCache, NoCache, get_default_cache
+from .caches import CredentialCache, get_default_cache
 from .credentials import RefreshingCredentials
 from .durations import DurationLike, parse_duration
 from .errors import ConfigurationError
@@ -132,14 +132,12 @@ class RefreshableSession(boto3.Session):  # type: ignore[misc]
             "sts_endpoint_url": sts_endpoint_url,
             "profile": profile,
         }
-        chain_cache = cache if cache is not None else get_default_cache()
-        _check_cache_trust(chain_hops, chain_cache)
         self._listeners = Listeners()
         self._chain = Chain(
             chain_hops,
             source=self._source,
             durations=durations,
-            cache=chain_cache,
+            cache=cache if cache is not None else get_default_cache(),
             windows=windows or RefreshWindows(),
             strategy=refresh or OnDemandRefresh(),
             listeners=self._listeners,
@@ -442,24 +440,3 @@ def _alias(name: str, value: Any, alias: str, alias_value: Any) -> Any:
 
 def _is_cache(cache: object) -> bool:
     return all(callable(getattr(cache, name, None)) for name in ("get", "set", "delete", "lock"))
-
-
-def _check_cache_trust(hops: tuple[Hop, ...], cache: CredentialCache) -> None:
-    """Refuse a cache others may write for a hop whose cache key anyone can compute.
-
-    This user's FileCache refuses files others could write, a MemoryCache lives in this
-    process, and a sealed cache's entries cannot be forged without its key; any other
-    cache (a RedisCache with encrypt=False, a backend of your own) would serve whatever a
-    writer planted under the computed key, and a session would sign with it.
-    """
-    if isinstance(cache, (FileCache, MemoryCache, NoCache)) or getattr(cache, "encrypted", False):
-        return
-    for hop in hops:
-        if getattr(hop, "keyed_by_public_facts", False):
-            raise ConfigurationError(
-                f"cache={cache!r} is unsealed and may be shared beyond this host: anyone who "
-                f"can write to it could plant credentials for {hop.label}, whose cache key "
-                "holds no secret (the command line, its program, the user id and the host "
-                "name); seal it with a key (key= or REFRESHSTS_CACHE_KEY), or use a "
-                "FileCache or MemoryCache"
-            )
